@@ -1,0 +1,41 @@
+// swift-tools-version:6.0
+import PackageDescription
+
+// Dependencies point one way only (see ../shared/DESIGN.md):
+// CKernels, GGUF ← Tokenization, Templates, Runtime ← martlet. Engine, HTTPServer and OpenAIAPI
+// join as their issues land.
+let package = Package(
+    name: "Martlet",
+    platforms: [.macOS(.v14)],
+    products: [
+        .executable(name: "martlet", targets: ["martlet"]),
+    ],
+    dependencies: [
+        .package(url: "https://github.com/apple/swift-argument-parser", from: "1.5.0"),
+    ],
+    targets: [
+        .target(name: "CKernels", cSettings: [.unsafeFlags(["-O3"])]),
+        .target(name: "GGUF"),
+        .target(name: "Tokenization", dependencies: ["GGUF"]),
+        .target(name: "Templates"),
+        .target(name: "Runtime", dependencies: ["CKernels", "GGUF"]),
+        .executableTarget(
+            name: "martlet",
+            dependencies: [
+                "GGUF", "Tokenization", "Templates", "Runtime",
+                .product(name: "ArgumentParser", package: "swift-argument-parser"),
+            ]
+        ),
+
+        // Test support: a GGUF writer that builds valid and deliberately broken files.
+        .target(name: "GGUFTestSupport", dependencies: ["GGUF"]),
+
+        .testTarget(name: "CKernelsTests", dependencies: ["CKernels"]),
+        .testTarget(name: "GGUFTests", dependencies: ["GGUF", "GGUFTestSupport"]),
+        .testTarget(name: "TokenizationTests", dependencies: ["Tokenization", "GGUF"]),
+        .testTarget(name: "TemplatesTests", dependencies: ["Templates"]),
+        .testTarget(name: "RuntimeTests", dependencies: ["Runtime", "GGUF", "GGUFTestSupport"]),
+        .testTarget(name: "MartletCLITests", dependencies: ["GGUF", "GGUFTestSupport"]),
+    ],
+    swiftLanguageModes: [.v6]
+)

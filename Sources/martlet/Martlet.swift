@@ -1,0 +1,10 @@
+import ArgumentParser
+
+@main
+struct Martlet: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "martlet",
+        abstract: "An OpenAI-compatible inference server for local, quantized language models.",
+        subcommands: [Inspect.self]
+    )
+}
