@@ -27,15 +27,14 @@ let package = Package(
             ]
         ),
 
-        // Test support: a GGUF writer that builds valid and deliberately broken files.
-        .target(name: "GGUFTestSupport", dependencies: ["GGUF"]),
+        // Test support: a GGUF writer that builds valid and deliberately broken files, and the
+        // paths of the shared fixtures and the fetched models.
+        .target(name: "TestSupport", dependencies: ["GGUF"]),
 
         .testTarget(name: "CKernelsTests", dependencies: ["CKernels"]),
-        .testTarget(name: "GGUFTests", dependencies: ["GGUF", "GGUFTestSupport"]),
-        .testTarget(name: "TokenizationTests", dependencies: ["Tokenization", "GGUF"]),
-        .testTarget(name: "TemplatesTests", dependencies: ["Templates"]),
-        .testTarget(name: "RuntimeTests", dependencies: ["Runtime", "GGUF", "GGUFTestSupport"]),
-        .testTarget(name: "MartletCLITests", dependencies: ["GGUF", "GGUFTestSupport"]),
+        .testTarget(name: "GGUFTests", dependencies: ["GGUF", "TestSupport"]),
+        .testTarget(name: "RuntimeTests", dependencies: ["Runtime", "GGUF", "TestSupport"]),
+        .testTarget(name: "MartletCLITests", dependencies: ["martlet", "GGUF", "TestSupport"]),
     ],
     swiftLanguageModes: [.v6]
 )

@@ -88,7 +88,7 @@ public struct GGUFWriter {
         for t in tensors {
             let at = t.offset ?? next
             offsets.append(at)
-            next = Self.aligned(at + UInt64(t.data.count), alignment)
+            next = Self.aligned(at &+ UInt64(t.data.count), alignment)
         }
         for (t, at) in zip(tensors, offsets) {
             layout.tensorInfoStarts.append(out.count)
@@ -98,8 +98,9 @@ public struct GGUFWriter {
         }
         out += [UInt8](repeating: 0, count: Int(Self.aligned(UInt64(out.count), alignment)) - out.count)
         layout.dataStart = out.count
-        for (t, at) in zip(tensors, offsets) {
-            let start = layout.dataStart + Int(at)
+        for (t, at) in zip(tensors, offsets) where !t.data.isEmpty {
+            guard let relative = Int(exactly: at), relative < 1 << 30 else { continue }  // a lying offset: no data
+            let start = layout.dataStart + relative
             if out.count < start { out += [UInt8](repeating: 0, count: start - out.count) }
             // Overlapping tensors (a test's choice) overwrite; write what fits.
             for (i, b) in t.data.enumerated() {
@@ -112,7 +113,7 @@ public struct GGUFWriter {
 
     static func aligned(_ x: UInt64, _ a: Int) -> UInt64 {
         let a = UInt64(a)
-        return (x + a - 1) / a * a
+        return (x &+ a &- 1) / a &* a
     }
 
     public static func encodeString(_ s: String) -> [UInt8] {
