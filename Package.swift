@@ -29,7 +29,7 @@ let package = Package(
 
         // Test support: a GGUF writer that builds valid and deliberately broken files, and the
         // paths of the shared fixtures and the fetched models.
-        .target(name: "TestSupport", dependencies: ["GGUF"]),
+        .target(name: "TestSupport", dependencies: ["GGUF", "Runtime"]),
 
         .testTarget(name: "CKernelsTests", dependencies: ["CKernels"]),
         .testTarget(name: "GGUFTests", dependencies: ["GGUF", "TestSupport"]),

@@ -1,4 +1,5 @@
 import Foundation
+import Runtime
 import Testing
 
 /// Where tests find the shared fixtures and the fetched models.
@@ -17,18 +18,11 @@ public enum TestPaths {
         return root.appendingPathComponent("models")
     }()
 
-    /// The four models of `scripts/fetch-model`, by name, with their file names.
-    public static let modelFiles: [String: String] = [
-        "smollm2-135m-instruct": "SmolLM2-135M-Instruct.Q4_1.gguf",
-        "qwen2.5-coder-0.5b-instruct": "qwen2.5-coder-0.5b-instruct-q4_k_m.gguf",
-        "gemma-3-270m": "gemma-3-270m-q4_k_m.gguf",
-        "qwen2.5-coder-1.5b-instruct": "qwen2.5-coder-1.5b-instruct-q4_k_m.gguf",
-    ]
 
     /// The path of a fetched model. When it is missing, the test fails under CI (which
     /// fetches every model) and elsewhere is skipped with a printed reason.
     public static func model(_ name: String, sourceLocation: SourceLocation = #_sourceLocation) -> String? {
-        let path = modelsDirectory.appendingPathComponent(modelFiles[name] ?? name).path
+        let path = KnownModels.resolve(name, in: modelsDirectory)
         if FileManager.default.fileExists(atPath: path) { return path }
         let reason = "model \(name) is not at \(path); run scripts/fetch-model \(name)"
         if ProcessInfo.processInfo.environment["CI"] != nil {
