@@ -17,7 +17,8 @@ let package = Package(
         .target(name: "CKernels", cSettings: [.unsafeFlags(["-O3"])]),
         .target(name: "GGUF"),
         .target(name: "Tokenization", dependencies: ["GGUF"]),
-        .target(name: "Templates"),
+        .target(name: "JSON"),
+        .target(name: "Templates", dependencies: ["JSON"]),
         .target(name: "Runtime", dependencies: ["CKernels", "GGUF"]),
         .executableTarget(
             name: "martlet",
@@ -33,6 +34,8 @@ let package = Package(
 
         .testTarget(name: "CKernelsTests", dependencies: ["CKernels"]),
         .testTarget(name: "GGUFTests", dependencies: ["GGUF", "TestSupport"]),
+        .testTarget(name: "JSONTests", dependencies: ["JSON"]),
+        .testTarget(name: "TemplatesTests", dependencies: ["Templates", "JSON", "TestSupport", "Tokenization", "GGUF"]),
         .testTarget(name: "TokenizationTests", dependencies: ["Tokenization", "GGUF", "TestSupport"]),
         .testTarget(name: "RuntimeTests", dependencies: ["Runtime", "GGUF", "TestSupport"]),
         .testTarget(name: "MartletCLITests", dependencies: ["martlet", "GGUF", "TestSupport"]),
