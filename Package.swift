@@ -23,7 +23,7 @@ let package = Package(
         .executableTarget(
             name: "martlet",
             dependencies: [
-                "GGUF", "Tokenization", "Templates", "Runtime",
+                "GGUF", "JSON", "Tokenization", "Templates", "Runtime",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ]
         ),
@@ -38,7 +38,7 @@ let package = Package(
         .testTarget(name: "TemplatesTests", dependencies: ["Templates", "JSON", "TestSupport", "Tokenization", "GGUF"]),
         .testTarget(name: "TokenizationTests", dependencies: ["Tokenization", "GGUF", "TestSupport"]),
         .testTarget(name: "RuntimeTests", dependencies: ["Runtime", "GGUF", "TestSupport"]),
-        .testTarget(name: "MartletCLITests", dependencies: ["martlet", "GGUF", "TestSupport"]),
+        .testTarget(name: "MartletCLITests", dependencies: ["martlet", "GGUF", "JSON", "TestSupport"]),
     ],
     swiftLanguageModes: [.v6]
 )

@@ -48,6 +48,7 @@ indirect enum Expr: Sendable {
     case literal(Value)
     case name(String, line: Int)
     case list([Expr])
+    case tuple([Expr])
     case dict([(Expr, Expr)])
     case attribute(Expr, String, line: Int)
     case item(Expr, Expr, line: Int)

@@ -76,6 +76,7 @@ enum Builtins {
         case .float(let d): return PythonJSON.floatRepr(d)
         case .string(let t): return reprString(t.string)
         case .list(let l): return "[" + l.map(repr).joined(separator: ", ") + "]"
+        case .tuple(let l): return "(" + l.map(repr).joined(separator: ", ") + (l.count == 1 ? ",)" : ")")
         case .dict(let d): return "{" + d.pairs.map { reprString($0.0) + ": " + repr($0.1) }.joined(separator: ", ") + "}"
         case .namespace(let n): return "<Namespace " + n.values.keys.sorted().joined(separator: ", ") + ">"
         case .callable(let c): return "<function \(c.name)>"
@@ -231,7 +232,7 @@ enum Builtins {
         switch (a, b) {
         case (.undefined, .undefined), (.none, .none): return true
         case (.string(let x), .string(let y)): return x.string.pyEquals(y.string)
-        case (.list(let x), .list(let y)): return x.count == y.count && zip(x, y).allSatisfy { equal($0, $1) }
+        case (.list(let x), .list(let y)), (.tuple(let x), .tuple(let y)): return x.count == y.count && zip(x, y).allSatisfy { equal($0, $1) }
         case (.dict(let x), .dict(let y)):
             return x.count == y.count && x.pairs.allSatisfy { k, v in y[k].map { equal(v, $0) } ?? false }
         case (.namespace(let x), .namespace(let y)): return x === y
@@ -244,7 +245,7 @@ enum Builtins {
     static func less(_ a: Value, _ b: Value, _ op: String, _ interp: Interpreter) throws(TemplateError) -> Bool {
         switch (a, b) {
         case (.string(let x), .string(let y)): return x.string.pyLess(y.string)
-        case (.list(let x), .list(let y)):
+        case (.list(let x), .list(let y)), (.tuple(let x), .tuple(let y)):
             for (p, q) in zip(x, y) where !equal(p, q) { return try less(p, q, op, interp) }
             return x.count < y.count
         default:
@@ -260,7 +261,7 @@ enum Builtins {
         case .string(let t):
             guard case .string(let s) = item else { throw interp.fail("'in <string>' requires string as left operand, not \(item.typeName)") }
             return s.string.isEmpty || t.string.unicodeScalars.firstRange(of: s.string.unicodeScalars) != nil
-        case .list(let l): return l.contains { equal($0, item) }
+        case .list(let l), .tuple(let l): return l.contains { equal($0, item) }
         case .dict(let d):
             guard case .string(let k) = item else { return false }
             return d[k.string] != nil

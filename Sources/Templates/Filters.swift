@@ -29,7 +29,7 @@ extension Builtins {
         case "length", "count":
             switch v {
             case .string(let t): return .int(t.string.count)
-            case .list(let l): return .int(l.count)
+            case .list(let l), .tuple(let l): return .int(l.count)
             case .dict(let d): return .int(d.count)
             case .undefined: return .int(0)
             default: throw interp.fail("object of type '\(v.typeName)' has no len()")
@@ -114,7 +114,7 @@ extension Builtins {
                 if v.isUndefined { return .list([]) }
                 throw interp.fail("items expects a mapping")
             }
-            return .list(d.pairs.map { .list([.untrusted($0.0), $0.1]) })
+            return .list(d.pairs.map { .tuple([.untrusted($0.0), $0.1]) })
         case "dictsort":
             guard case .dict(let d) = v else { throw interp.fail("dictsort expects a mapping") }
             let caseSensitive = arg(0, "case_sensitive")?.truthy ?? false
@@ -124,7 +124,7 @@ extension Builtins {
             var pairs = d.pairs.map { (Value.untrusted($0.0), $0.1) }
             try sortValues(&pairs, key: { byValue ? $0.1 : $0.0 }, caseSensitive: caseSensitive, interp)
             if reverse { pairs.reverse() }
-            return .list(pairs.map { .list([$0.0, $0.1]) })
+            return .list(pairs.map { .tuple([$0.0, $0.1]) })
         case "sort":
             var items = try interp.iterate(v)
             let reverse = arg(0, "reverse")?.truthy ?? false

@@ -158,7 +158,7 @@ final class Interpreter {
     /// The items a `for` loop visits.
     func iterate(_ v: Value) throws(TemplateError) -> [Value] {
         switch v {
-        case .list(let l): return l
+        case .list(let l), .tuple(let l): return l
         case .dict(let d): return d.keys.map { .untrusted($0) }
         case .string(let t): return t.string.map { t.derived(String($0)) }.map { .string($0) }
         case .undefined: return []
@@ -268,6 +268,10 @@ final class Interpreter {
             var out: [Value] = []
             for i in items { out.append(try eval(i)) }
             return .list(out)
+        case .tuple(let items):
+            var out: [Value] = []
+            for i in items { out.append(try eval(i)) }
+            return .tuple(out)
         case .dict(let pairs):
             var d = Dict()
             for (k, v) in pairs {
@@ -379,7 +383,7 @@ final class Interpreter {
         case (.dict(let d), .string(let k)):
             if let x = d[k.string] { return x }
             return Builtins.method(of: v, k.string) ?? .undefined(k.string)
-        case (.list(let l), .int(let i)):
+        case (.list(let l), .int(let i)), (.tuple(let l), .int(let i)):
             let j = i < 0 ? l.count + i : i
             return (0..<l.count).contains(j) ? l[j] : .undefined("list index \(i)")
         case (.string(let t), .int(let i)):
@@ -425,6 +429,7 @@ final class Interpreter {
         }
         switch v {
         case .list(let l): return .list(try indices(l.count).map { l[$0] })
+        case .tuple(let l): return .tuple(try indices(l.count).map { l[$0] })
         case .string(let t):
             let chars = Array(t.string)
             return .string(t.derived(String(try indices(chars.count).map { chars[$0] })))

@@ -23,12 +23,12 @@ extension Builtins {
         case "mapping": if case .dict = v { return true } else { return false }
         case "sequence":
             switch v {
-            case .list, .string, .dict: return true
+            case .list, .tuple, .string, .dict: return true
             default: return false
             }
         case "iterable":
             switch v {
-            case .list, .string, .dict, .undefined: return true
+            case .list, .tuple, .string, .dict, .undefined: return true
             default: return false
             }
         case "callable": if case .callable = v { return true } else { return false }

@@ -9,7 +9,7 @@ extension Builtins {
         case .string(let t): return stringMethod(t, name).map { m in bound { (a, k, i) throws(TemplateError) in try m(a, k, i) } }
         case .dict(let d):
             switch name {
-            case "items": return bound { (_, _, _) throws(TemplateError) in .list(d.pairs.map { .list([.untrusted($0.0), $0.1]) }) }
+            case "items": return bound { (_, _, _) throws(TemplateError) in .list(d.pairs.map { .tuple([.untrusted($0.0), $0.1]) }) }
             case "keys": return bound { (_, _, _) throws(TemplateError) in .list(d.keys.map { .untrusted($0) }) }
             case "values": return bound { (_, _, _) throws(TemplateError) in .list(d.values) }
             case "get":
@@ -61,7 +61,7 @@ extension Builtins {
                 var candidates: [String] = []
                 switch a.first {
                 case .string(let p)?: candidates = [p.string]
-                case .list(let l)?: candidates = l.compactMap { if case .string(let p) = $0 { return p.string } else { return nil } }
+                case .list(let l)?, .tuple(let l)?: candidates = l.compactMap { if case .string(let p) = $0 { return p.string } else { return nil } }
                 default: throw i.fail("\(name) expects a string")
                 }
                 let u = Array(s.unicodeScalars)

@@ -247,7 +247,7 @@ struct Parser {
             if isOp(")") || current == .blockEnd || current == .varEnd { break }
             items.append(try parseExpression())
         }
-        return .list(items)
+        return .tuple(items)
     }
 
     mutating func parseExpression() throws(TemplateError) -> Expr {
@@ -391,7 +391,7 @@ struct Parser {
         case .op("("):
             if isOp(")") {
                 _ = next()
-                return .list([])
+                return .tuple([])
             }
             let e = try parseTupleOrExpression()
             try expectOp(")")

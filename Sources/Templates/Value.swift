@@ -10,6 +10,8 @@ public indirect enum Value: Sendable {
     case float(Double)
     case string(Text)
     case list([Value])
+    /// A Python tuple: a list that prints with parentheses (`('a', 1)`).
+    case tuple([Value])
     case dict(Dict)
     case namespace(Namespace)
     case callable(Callable)
@@ -43,7 +45,7 @@ public indirect enum Value: Sendable {
         case .int(let i): return i != 0
         case .float(let d): return d != 0
         case .string(let t): return !t.isEmpty
-        case .list(let l): return !l.isEmpty
+        case .list(let l), .tuple(let l): return !l.isEmpty
         case .dict(let d): return d.count > 0
         case .namespace, .callable: return true
         }
@@ -53,7 +55,7 @@ public indirect enum Value: Sendable {
     var containsUntrusted: Bool {
         switch self {
         case .string(let t): return !t.isTrusted
-        case .list(let l): return l.contains { $0.containsUntrusted }
+        case .list(let l), .tuple(let l): return l.contains { $0.containsUntrusted }
         case .dict(let d): return d.values.contains { $0.containsUntrusted }
         case .namespace(let n): return n.values.values.contains { $0.containsUntrusted }
         default: return false
@@ -70,6 +72,7 @@ public indirect enum Value: Sendable {
         case .float: return "float"
         case .string: return "str"
         case .list: return "list"
+        case .tuple: return "tuple"
         case .dict: return "dict"
         case .namespace: return "Namespace"
         case .callable: return "function"
@@ -85,7 +88,7 @@ public indirect enum Value: Sendable {
         case .int(let i): return .int(i)
         case .float(let d): return .double(d)
         case .string(let t): return .string(t.string)
-        case .list(let l):
+        case .list(let l), .tuple(let l):
             var a: [JSONValue] = []
             for v in l { a.append(try v.json()) }
             return .array(a)
