@@ -35,7 +35,7 @@ let package = Package(
         .testTarget(name: "CKernelsTests", dependencies: ["CKernels"]),
         .testTarget(name: "GGUFTests", dependencies: ["GGUF", "TestSupport"]),
         .testTarget(name: "JSONTests", dependencies: ["JSON"]),
-        .testTarget(name: "TemplatesTests", dependencies: ["Templates", "JSON", "TestSupport", "Tokenization", "GGUF"]),
+        .testTarget(name: "TemplatesTests", dependencies: ["Templates", "JSON", "TestSupport", "Tokenization", "GGUF"], exclude: ["Data"]),
         .testTarget(name: "TokenizationTests", dependencies: ["Tokenization", "GGUF", "TestSupport"]),
         .testTarget(name: "RuntimeTests", dependencies: ["Runtime", "GGUF", "TestSupport"]),
         .testTarget(name: "MartletCLITests", dependencies: ["martlet", "GGUF", "JSON", "TestSupport"]),

@@ -38,6 +38,7 @@ struct Tokenize: ParsableCommand {
     @Flag(help: "Add BOS (and EOS) as the model says.") var bos = false
     @Flag(help: "Parse special-token text (such as <|im_end|>) into special tokens.") var special = false
     @Option(help: "Read the text from a file.") var file: String?
+    @Flag(help: "Print the token count and the time spent tokenizing (not loading) to stderr.") var stats = false
     @Argument(help: "The text to tokenize.") var text: String?
 
     func validate() throws {
@@ -56,8 +57,13 @@ struct Tokenize: ParsableCommand {
         } else {
             input = text ?? ""
         }
+        let start = DispatchTime.now().uptimeNanoseconds
         let ids = t.encode(input, addSpecial: bos, parseSpecial: special)
+        let seconds = Double(DispatchTime.now().uptimeNanoseconds - start) / 1e9
         print("[" + ids.map(String.init).joined(separator: ", ") + "]")
+        if stats {
+            FileHandle.standardError.write(Data("tokens: \(ids.count) bytes: \(input.utf8.count) seconds: \(String(format: "%.4f", seconds))\n".utf8))
+        }
     }
 }
 
