@@ -47,9 +47,9 @@ struct BPEMerges: Sendable {
         var prev = Array(-1..<(n - 1))
         var next = Array(1...n)
         next[n - 1] = -1
-        var heap = PairHeap()
+        var heap = BinaryHeap<MergeCandidate>()
         for i in 0..<(n - 1) {
-            if let m = lookup(ids[i], ids[i + 1]) { heap.push(.init(rank: m.rank, left: Int32(i), l: ids[i], r: ids[i + 1])) }
+            if let m = lookup(ids[i], ids[i + 1]) { heap.push(MergeCandidate(rank: m.rank, left: Int32(i), l: ids[i], r: ids[i + 1])) }
         }
         var alive = [Bool](repeating: true, count: n)
         while let top = heap.pop() {
@@ -62,10 +62,10 @@ struct BPEMerges: Sendable {
             next[li] = next[ri]
             if next[ri] >= 0 { prev[next[ri]] = li }
             if prev[li] >= 0, let pm = lookup(ids[prev[li]], ids[li]) {
-                heap.push(.init(rank: pm.rank, left: Int32(prev[li]), l: ids[prev[li]], r: ids[li]))
+                heap.push(MergeCandidate(rank: pm.rank, left: Int32(prev[li]), l: ids[prev[li]], r: ids[li]))
             }
             if next[li] >= 0, let nm = lookup(ids[li], ids[next[li]]) {
-                heap.push(.init(rank: nm.rank, left: Int32(li), l: ids[li], r: ids[next[li]]))
+                heap.push(MergeCandidate(rank: nm.rank, left: Int32(li), l: ids[li], r: ids[next[li]]))
             }
         }
         var i = 0
@@ -76,45 +76,12 @@ struct BPEMerges: Sendable {
     }
 }
 
-/// A binary min-heap of candidate merges: lowest rank first, then leftmost.
-struct PairHeap {
-    struct Pair {
-        var rank: Int32
-        var left: Int32
-        var l: Int32
-        var r: Int32
-        @inline(__always) static func < (a: Pair, b: Pair) -> Bool { (a.rank, a.left) < (b.rank, b.left) }
-    }
-
-    private var items: [Pair] = []
-
-    mutating func push(_ p: Pair) {
-        items.append(p)
-        var i = items.count - 1
-        while i > 0 {
-            let parent = (i - 1) / 2
-            guard items[i] < items[parent] else { break }
-            items.swapAt(i, parent)
-            i = parent
-        }
-    }
-
-    mutating func pop() -> Pair? {
-        guard let first = items.first else { return nil }
-        let last = items.removeLast()
-        if !items.isEmpty {
-            items[0] = last
-            var i = 0
-            while true {
-                let l = 2 * i + 1, r = l + 1
-                var m = i
-                if l < items.count && items[l] < items[m] { m = l }
-                if r < items.count && items[r] < items[m] { m = r }
-                if m == i { break }
-                items.swapAt(i, m)
-                i = m
-            }
-        }
-        return first
-    }
+/// A candidate merge: lowest rank first, then leftmost.
+struct MergeCandidate: Comparable {
+    var rank: Int32
+    var left: Int32
+    var l: Int32
+    var r: Int32
+    static func < (a: MergeCandidate, b: MergeCandidate) -> Bool { (a.rank, a.left) < (b.rank, b.left) }
+    static func == (a: MergeCandidate, b: MergeCandidate) -> Bool { (a.rank, a.left) == (b.rank, b.left) }
 }

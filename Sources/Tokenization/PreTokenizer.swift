@@ -149,16 +149,7 @@ public struct PreTokenizer: Sendable {
                 while p < end && (cps[p] == 0x0D || cps[p] == 0x0A) { p += 1 }
                 return p - pos
             }
-            var ws = 0
-            var lastNewlineEnd = 0
-            while flags(cps, pos + ws, end).isWhitespace {
-                if cps[pos + ws] == 0x0D || cps[pos + ws] == 0x0A { lastNewlineEnd = ws + 1 }
-                ws += 1
-            }
-            if lastNewlineEnd > 0 { return lastNewlineEnd }  // \s*[\r\n]+
-            if ws > 1 && pos + ws < end { return ws - 1 }
-            if ws > 0 { return ws }
-            return 1
+            return whitespaceTail(cps, pos, end, orSingle: true)
         }
     }
 
@@ -196,6 +187,13 @@ public struct PreTokenizer: Sendable {
             while p < end && (cps[p] == 0x0D || cps[p] == 0x0A) { p += 1 }
             return p - pos
         }
+        return whitespaceTail(cps, pos, end, orSingle: false)
+    }
+
+    /// `\s*[\r\n]+|\s+(?!\S)|\s+`, the last alternatives of the Llama 3 family's expression;
+    /// with `orSingle`, what none matches is a piece of one code point (llama.cpp's hand-written
+    /// split); without, it is left to the gap between matches (its regular-expression path).
+    @inline(__always) static func whitespaceTail(_ cps: UnsafeBufferPointer<UInt32>, _ pos: Int, _ end: Int, orSingle: Bool) -> Int {
         var ws = 0
         var lastNewlineEnd = 0
         while flags(cps, pos + ws, end).isWhitespace {
@@ -203,8 +201,8 @@ public struct PreTokenizer: Sendable {
             ws += 1
         }
         if lastNewlineEnd > 0 { return lastNewlineEnd }
-        if ws > 1 && pos + ws < end { return ws - 1 }
-        return ws
+        if ws > 1 && pos + ws < end { return ws - 1 }  // leave the last space to the next word
+        return orSingle ? max(ws, 1) : ws
     }
 
     /// A run of code points with `flag`, at most `max` long (`\p{N}`, `\p{N}+`, `\p{N}{1,3}`).

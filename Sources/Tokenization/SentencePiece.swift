@@ -14,15 +14,14 @@ struct SentencePiece: Sendable {
         }
     }
 
-    private struct Bigram {
+    private struct Bigram: Comparable {
         var left: Int32
         var right: Int32
         var score: Float
         var size: Int32
-        /// Max-heap order: higher score first, then lower left index.
-        @inline(__always) static func before(_ a: Bigram, _ b: Bigram) -> Bool {
-            a.score > b.score || (a.score == b.score && a.left < b.left)
-        }
+        /// Pop order: higher score first, then lower left index.
+        static func < (a: Bigram, b: Bigram) -> Bool { a.score > b.score || (a.score == b.score && a.left < b.left) }
+        static func == (a: Bigram, b: Bigram) -> Bool { a.score == b.score && a.left == b.left }
     }
 
     /// Appends the tokens of `text` (already escaped: spaces are `▁`).
@@ -42,41 +41,16 @@ struct SentencePiece: Sendable {
         var next = Array(1...count)
         next[count - 1] = -1
 
-        var heap: [Bigram] = []
+        var heap = BinaryHeap<Bigram>()
         func push(_ l: Int, _ r: Int) {
             guard l >= 0, r >= 0 else { return }
             let size = len[l] + len[r]
             guard let id = lookup(text, start[l], size) else { return }
-            heap.append(Bigram(left: Int32(l), right: Int32(r), score: vocabulary.scores[Int(id)], size: Int32(size)))
-            var i = heap.count - 1
-            while i > 0 {
-                let p = (i - 1) / 2
-                guard Bigram.before(heap[i], heap[p]) else { break }
-                heap.swapAt(i, p)
-                i = p
-            }
-        }
-        func pop() -> Bigram? {
-            guard let top = heap.first else { return nil }
-            let last = heap.removeLast()
-            if !heap.isEmpty {
-                heap[0] = last
-                var i = 0
-                while true {
-                    let l = 2 * i + 1, r = l + 1
-                    var m = i
-                    if l < heap.count && Bigram.before(heap[l], heap[m]) { m = l }
-                    if r < heap.count && Bigram.before(heap[r], heap[m]) { m = r }
-                    if m == i { break }
-                    heap.swapAt(i, m)
-                    i = m
-                }
-            }
-            return top
+            heap.push(Bigram(left: Int32(l), right: Int32(r), score: vocabulary.scores[Int(id)], size: Int32(size)))
         }
 
         for i in 1..<max(count, 1) { push(i - 1, i) }
-        while let b = pop() {
+        while let b = heap.pop() {
             let l = Int(b.left), r = Int(b.right)
             // Outdated: one side was merged away, or grew (llama.cpp compares sizes only).
             guard len[l] > 0, len[r] > 0, len[l] + len[r] == Int(b.size) else { continue }
