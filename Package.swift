@@ -14,7 +14,7 @@ let package = Package(
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.5.0"),
     ],
     targets: [
-        .target(name: "CKernels", cSettings: [.unsafeFlags(["-O3"])]),
+        .target(name: "CKernels", cSettings: [.unsafeFlags(["-O3", "-ffp-contract=off"])]),
         .target(name: "GGUF"),
         .target(name: "Tokenization", dependencies: ["GGUF"]),
         .target(name: "JSON"),
@@ -37,7 +37,7 @@ let package = Package(
         .testTarget(name: "JSONTests", dependencies: ["JSON"]),
         .testTarget(name: "TemplatesTests", dependencies: ["Templates", "JSON", "TestSupport", "Tokenization", "GGUF"], exclude: ["Data"]),
         .testTarget(name: "TokenizationTests", dependencies: ["Tokenization", "GGUF", "TestSupport"]),
-        .testTarget(name: "RuntimeTests", dependencies: ["Runtime", "GGUF", "TestSupport"]),
+        .testTarget(name: "RuntimeTests", dependencies: ["Runtime", "GGUF", "TestSupport", "CKernels"]),
         .testTarget(name: "MartletCLITests", dependencies: ["martlet", "GGUF", "JSON", "TestSupport"]),
     ],
     swiftLanguageModes: [.v6]

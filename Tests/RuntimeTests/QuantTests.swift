@@ -1,0 +1,166 @@
+import CKernels
+import Foundation
+import GGUF
+import Runtime
+import TestSupport
+import Testing
+
+/// Random blocks of a type, with scale fields set to moderate half floats so values are finite.
+func randomBlocks(_ type: GGMLType, blocks: Int, seed: UInt64) -> [UInt8] {
+    var rng = SplitMix64(seed: seed)
+    var bytes = (0..<(blocks * type.typeSize)).map { _ in UInt8(truncatingIfNeeded: rng.next()) }
+    func half(_ at: Int) {
+        let v = Float16(Float(Int(rng.next() % 2001) - 1000) / 4000)
+        withUnsafeBytes(of: v.bitPattern.littleEndian) { for (i, b) in $0.enumerated() { bytes[at + i] = b } }
+    }
+    for ib in 0..<blocks {
+        let o = ib * type.typeSize
+        switch type {
+        case .f16: half(o)
+        case .f32:
+            let v = Float(Int(rng.next() % 2001) - 1000) / 100
+            withUnsafeBytes(of: v.bitPattern.littleEndian) { for (i, b) in $0.enumerated() { bytes[o + i] = b } }
+        case .bf16:
+            let v = Float(Int(rng.next() % 2001) - 1000) / 100
+            withUnsafeBytes(of: UInt16(v.bitPattern >> 16).littleEndian) { for (i, b) in $0.enumerated() { bytes[o + i] = b } }
+        case .q4_0, .q5_0, .q8_0: half(o)
+        case .q4_1, .q5_1, .q4_K, .q5_K: half(o); half(o + 2)
+        case .q2_K: half(o + 80); half(o + 82)
+        case .q3_K: half(o + 108)
+        case .q6_K: half(o + 208)
+        default: break
+        }
+    }
+    return bytes
+}
+
+struct SplitMix64: RandomNumberGenerator {
+    var state: UInt64
+    init(seed: UInt64) { state = seed }
+    mutating func next() -> UInt64 {
+        state &+= 0x9E37_79B9_7F4A_7C15
+        var z = state
+        z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
+        z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
+        return z ^ (z >> 31)
+    }
+}
+
+@Suite struct QuantTests {
+    static let types: [GGMLType] = [.f32, .f16, .bf16, .q4_0, .q4_1, .q5_0, .q5_1, .q8_0, .q2_K, .q3_K, .q4_K, .q5_K, .q6_K]
+
+    func elements(_ type: GGMLType, blocks: Int) -> Int { blocks * type.blockSize }
+
+    @Test(arguments: types)
+    func fastPathEqualsReferenceBitForBit(_ type: GGMLType) {
+        let blocks = type.blockSize == 1 ? 1000 : 40
+        let bytes = randomBlocks(type, blocks: blocks, seed: UInt64(type.rawValue) + 1)
+        let n = elements(type, blocks: blocks)
+        let reference = bytes.withUnsafeBytes { Quant.dequantizeReference(type, $0, count: n) }
+        var fast = [Float](repeating: .nan, count: n)
+        bytes.withUnsafeBytes { src in fast.withUnsafeMutableBufferPointer { Quant.dequantize(type, src.baseAddress!, $0.baseAddress!, count: n) } }
+        #expect(fast.map(\.bitPattern) == reference.map(\.bitPattern))
+    }
+
+    /// The numpy dequantizer of the `gguf` PyPI package agrees with the reference twin.
+    @Test(arguments: types)
+    func referenceMatchesGGUFNumpy(_ type: GGMLType) throws {
+        let blocks = type.blockSize == 1 ? 512 : 24
+        let bytes = randomBlocks(type, blocks: blocks, seed: UInt64(type.rawValue) + 100)
+        let n = elements(type, blocks: blocks)
+        let reference = bytes.withUnsafeBytes { Quant.dequantizeReference(type, $0, count: n) }
+        guard let numpy = try gguf(type, bytes) else { return }
+        #expect(numpy.count == n)
+        for i in 0..<n where numpy[i] != reference[i] {
+            #expect(abs(numpy[i] - reference[i]) <= 1e-6 * max(1, abs(reference[i])), "\(type.name) element \(i): numpy \(numpy[i]), ours \(reference[i])")
+        }
+    }
+
+    /// Runs scripts/gguf-dequantize.py; nil (and a printed reason) when Python's gguf is absent outside CI.
+    func gguf(_ type: GGMLType, _ bytes: [UInt8]) throws -> [Float]? {
+        let check = Process()
+        check.executableURL = URL(fileURLWithPath: "/usr/bin/env")
+        check.arguments = ["python3", "-c", "import gguf, numpy"]
+        check.standardError = FileHandle.nullDevice
+        try check.run()
+        check.waitUntilExit()
+        if check.terminationStatus != 0 {
+            let reason = "python3 with the gguf package is not installed (pip install gguf)"
+            if ProcessInfo.processInfo.environment["CI"] != nil { Issue.record(Comment(rawValue: reason)) } else { print("skipping: \(reason)") }
+            return nil
+        }
+        let dir = FileManager.default.temporaryDirectory
+        let input = dir.appendingPathComponent("q-\(getpid())-\(type.rawValue).bin")
+        let output = dir.appendingPathComponent("q-\(getpid())-\(type.rawValue).f32")
+        try Data(bytes).write(to: input)
+        defer {
+            try? FileManager.default.removeItem(at: input)
+            try? FileManager.default.removeItem(at: output)
+        }
+        let p = Process()
+        p.executableURL = URL(fileURLWithPath: "/usr/bin/env")
+        p.arguments = ["python3", TestPaths.root.appendingPathComponent("scripts/gguf-dequantize.py").path, "\(type.rawValue)", input.path, output.path]
+        try p.run()
+        p.waitUntilExit()
+        #expect(p.terminationStatus == 0)
+        let data = try Data(contentsOf: output)
+        return data.withUnsafeBytes { Array($0.bindMemory(to: Float.self)) }
+    }
+
+    /// Hand-built blocks pin the byte layouts.
+    @Test func handBuiltBlocks() {
+        let one: [UInt8] = [0x00, 0x3C]  // f16 1.0
+        let half: [UInt8] = [0x00, 0x38]  // f16 0.5
+        // Q4_0: element j is low nibble of qs[j] - 8, element j+16 the high nibble - 8.
+        var q40 = one + [UInt8](repeating: 0, count: 16)
+        q40[2] = 0x9F  // element 0: 15-8 = 7, element 16: 9-8 = 1
+        let y40 = q40.withUnsafeBytes { Quant.dequantizeReference(.q4_0, $0, count: 32) }
+        #expect(y40[0] == 7 && y40[16] == 1 && y40[1] == -8)
+        // Q4_1: x = q * d + m.
+        var q41 = one + half + [UInt8](repeating: 0, count: 16)
+        q41[4] = 0x21
+        let y41 = q41.withUnsafeBytes { Quant.dequantizeReference(.q4_1, $0, count: 32) }
+        #expect(y41[0] == 1.5 && y41[16] == 2.5 && y41[1] == 0.5)
+        // Q8_0: int8 times d.
+        var q80 = half + [UInt8](repeating: 0, count: 32)
+        q80[2] = 0xFE  // -2
+        q80[33] = 100
+        let y80 = q80.withUnsafeBytes { Quant.dequantizeReference(.q8_0, $0, count: 32) }
+        #expect(y80[0] == -1 && y80[31] == 50)
+        // Q5_0: the fifth bit of element j is bit j of qh.
+        var q50 = one + [0x01, 0, 0, 0] + [UInt8](repeating: 0, count: 16)
+        q50[6] = 0x0F
+        let y50 = q50.withUnsafeBytes { Quant.dequantizeReference(.q5_0, $0, count: 32) }
+        #expect(y50[0] == 15 && y50[1] == -16 && y50[16] == -16)
+        // Q6_K: ql low nibble and two qh bits, minus 32, times d and the int8 scale.
+        var q6 = [UInt8](repeating: 0, count: 210)
+        q6[0] = 0x05; q6[128] = 0x02; q6[192] = 3; q6[208] = 0x00; q6[209] = 0x3C
+        let y6 = q6.withUnsafeBytes { Quant.dequantizeReference(.q6_K, $0, count: 256) }
+        #expect(y6[0] == Float(3 * ((5 | (2 << 4)) - 32)))
+    }
+
+    @Test func dotProductMatchesTheReference() {
+        var rng = SplitMix64(seed: 7)
+        for n in [1, 31, 32, 64, 100, 576, 4864] {
+            let a = (0..<n).map { _ in Float(Int(rng.next() % 2001) - 1000) / 1000 }
+            let b = (0..<n).map { _ in Float(Int(rng.next() % 2001) - 1000) / 1000 }
+            let fast = ck_dot_f32(a, b, Int64(n))
+            let ref = Quant.dotReference(a, b, count: n)
+            #expect(abs(fast - ref) <= 1e-4 * Float(n).squareRoot(), "n=\(n)")
+            #expect(ck_dot_f32(a, b, Int64(n)).bitPattern == fast.bitPattern)
+        }
+    }
+
+    @Test func halfFloatConversions() {
+        for bits in stride(from: 0, through: 0xFFFF, by: 7) {
+            let h = UInt16(bits)
+            let f = ck_fp16_to_fp32(h)
+            let reference = Float(Float16(bitPattern: h))
+            #expect(f.bitPattern == reference.bitPattern || (f.isNaN && reference.isNaN))
+            if !f.isNaN { #expect(ck_fp32_to_fp16(f) == h) }
+        }
+        for f: Float in [0.1, -3.14159, 65519, 1e-7, 6e-5] {
+            #expect(ck_fp32_to_fp16(f) == Float16(f).bitPattern)
+        }
+    }
+}
