@@ -48,6 +48,49 @@ int ck_matmul_rows(uint32_t type, const void *w, size_t row_bytes, int64_t n,
                    const float *x, int64_t nt, float *y, int64_t ldy,
                    int64_t r0, int64_t r1, float *scratch);
 
+/// The activation format ggml pairs with a weight type for its dot products (ggml
+/// `vec_dot_type`): Q8_0 for Q4_0/Q5_0/Q8_0, Q8_1 for Q4_1/Q5_1, Q8_K for the k-quants, F16,
+/// BF16 or F32 for those. Returns a ggml type number, or -1 for an unsupported weight type.
+int ck_vec_dot_type(uint32_t wtype);
+
+/// Bytes of a row of `n` elements of `type` (n a whole number of blocks).
+size_t ck_row_bytes(uint32_t type, int64_t n);
+
+/// Quantizes one activation row into `atype` (as ggml's quantize_row_q8_0/q8_1/q8_K, with
+/// round-half-to-even like its x86 versions; F16/BF16 convert, F32 copies).
+void ck_quantize_row(uint32_t atype, const float *x, void *y, int64_t n);
+
+/// Dot product of a weight row (`wtype`) with an activation row already in
+/// ck_vec_dot_type(wtype): integer sums per block, scaled in float, as ggml does.
+float ck_vec_dot(uint32_t wtype, const void *w, const void *a, int64_t n);
+
+/// y[t * ldy + r] = ck_vec_dot(W row r, activation row t) for rows [r0, r1), tokens [0, nt);
+/// activation rows are `a_row_bytes` apart.
+int ck_matmul_q(uint32_t wtype, const void *w, size_t w_row_bytes, int64_t n,
+                const void *a, size_t a_row_bytes, int64_t nt, float *y, int64_t ldy, int64_t r0, int64_t r1);
+
+/// y = x / sqrt(mean(x^2) + eps) * w (w may be NULL for no weight), over n elements.
+void ck_rms_norm(const float *x, const float *w, float *y, int64_t n, float eps);
+
+/// Rotates pairs of `x` (one head of head_dim values) by position `pos`: the first n_rot
+/// dimensions, adjacent pairs (neox = 0, Llama) or halves (neox = 1, Qwen, Gemma).
+/// freq_factors (n_rot/2 values) divide the frequencies when not NULL (Llama 3 rope_freqs).
+void ck_rope(float *x, int64_t head_dim, int64_t n_rot, int64_t pos, float freq_base, float freq_scale,
+             const float *freq_factors, int neox);
+
+/// out = silu(g) * u   or   gelu_tanh(g) * u, element-wise.
+void ck_swiglu(const float *g, const float *u, float *out, int64_t n);
+void ck_geglu(const float *g, const float *u, float *out, int64_t n);
+
+/// One query head attending over a sequence's cached keys and values, stored as F16 in
+/// paged blocks: position j lives in block block_table[j / block_size], slot j % block_size,
+/// at k_base + block * block_stride + slot * row_stride (values likewise from v_base).
+/// Positions [first, last] are attended. `scores` needs last + 1 floats.
+void ck_attend_head(const float *q, int64_t head_dim, float scale,
+                    const uint16_t *k_base, const uint16_t *v_base,
+                    const int32_t *block_table, int64_t block_size, int64_t block_stride, int64_t row_stride,
+                    int64_t first, int64_t last, float *scores, float *out);
+
 #ifdef __cplusplus
 }
 #endif

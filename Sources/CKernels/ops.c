@@ -1,0 +1,79 @@
+#include "CKernels.h"
+#include <math.h>
+#include <string.h>
+
+// Element-wise and per-row operations of the forward pass. Each works on one row (one
+// token) with a fixed order of operations, so a token's result never depends on its batch.
+
+void ck_rms_norm(const float *x, const float *w, float *y, int64_t n, float eps) {
+    // ggml_compute_forward_rms_norm: the sum of squares in double, the scale in float.
+    double sum = 0;
+    for (int64_t i = 0; i < n; i++) sum += (double)(x[i] * x[i]);
+    const float mean = (float)(sum / (double)n);
+    const float scale = 1.0f / sqrtf(mean + eps);
+    if (w) {
+        for (int64_t i = 0; i < n; i++) y[i] = x[i] * scale * w[i];
+    } else {
+        for (int64_t i = 0; i < n; i++) y[i] = x[i] * scale;
+    }
+}
+
+void ck_rope(float *x, int64_t head_dim, int64_t n_rot, int64_t pos, float freq_base, float freq_scale,
+             const float *freq_factors, int neox) {
+    (void)head_dim;
+    // As ggml's rope cache: theta = pos * theta_scale^i by repeated float multiplication.
+    const int64_t half = n_rot / 2;
+    const float theta_scale = powf(freq_base, -2.0f / (float)n_rot);
+    float theta = (float)pos;
+    for (int64_t i = 0; i < half; i++) {
+        const float ff = freq_factors ? freq_factors[i] : 1.0f;
+        const float t = freq_scale * (theta / ff);
+        const float c = cosf(t), s = sinf(t);
+        theta *= theta_scale;
+        const int64_t a = neox ? i : 2 * i;
+        const int64_t b = neox ? i + half : 2 * i + 1;
+        const float x0 = x[a], x1 = x[b];
+        x[a] = x0 * c - x1 * s;
+        x[b] = x0 * s + x1 * c;
+    }
+}
+
+void ck_swiglu(const float *g, const float *u, float *out, int64_t n) {
+    for (int64_t i = 0; i < n; i++) out[i] = g[i] / (1.0f + expf(-g[i])) * u[i];
+}
+
+void ck_geglu(const float *g, const float *u, float *out, int64_t n) {
+    const float k = 0.7978845608028654f;  // sqrt(2/pi)
+    for (int64_t i = 0; i < n; i++) {
+        const float x = g[i];
+        out[i] = 0.5f * x * (1.0f + tanhf(k * (x + 0.044715f * x * x * x))) * u[i];
+    }
+}
+
+void ck_attend_head(const float *q, int64_t head_dim, float scale,
+                    const uint16_t *k_base, const uint16_t *v_base,
+                    const int32_t *block_table, int64_t block_size, int64_t block_stride, int64_t row_stride,
+                    int64_t first, int64_t last, float *scores, float *out) {
+    float row[1024];
+    float maxv = -INFINITY;
+    for (int64_t j = first; j <= last; j++) {
+        const int64_t blk = block_table[j / block_size], slot = j % block_size;
+        ck_fp16_to_fp32_row(k_base + blk * block_stride + slot * row_stride, row, head_dim);
+        const float s = ck_dot_f32(q, row, head_dim) * scale;
+        scores[j] = s;
+        if (s > maxv) maxv = s;
+    }
+    float sum = 0;
+    for (int64_t j = first; j <= last; j++) {
+        scores[j] = expf(scores[j] - maxv);
+        sum += scores[j];
+    }
+    const float inv = 1.0f / sum;
+    memset(out, 0, (size_t)head_dim * sizeof(float));
+    for (int64_t j = first; j <= last; j++) {
+        const int64_t blk = block_table[j / block_size], slot = j % block_size;
+        ck_fp16_to_fp32_row(v_base + blk * block_stride + slot * row_stride, row, head_dim);
+        const float p = scores[j] * inv;
+        for (int64_t d = 0; d < head_dim; d++) out[d] += p * row[d];
+    }
+}

@@ -1,0 +1,357 @@
+#include "CKernels.h"
+#include <math.h>
+#include <string.h>
+
+// Quantized dot products with quantized activations, as ggml computes them
+// (ggml-cpu/quants.c: quantize_row_q8_*, ggml_vec_dot_*_q8_*): the integer products of a
+// block are summed exactly, then scaled by the blocks' float scales. The Swift twins in
+// Runtime/Quant/VecDot.swift compute the same sums.
+
+enum { T_F32 = 0, T_F16 = 1, T_Q4_0 = 2, T_Q4_1 = 3, T_Q5_0 = 6, T_Q5_1 = 7, T_Q8_0 = 8, T_Q8_1 = 9,
+       T_Q2_K = 10, T_Q3_K = 11, T_Q4_K = 12, T_Q5_K = 13, T_Q6_K = 14, T_Q8_K = 15, T_BF16 = 30 };
+
+static inline float h2f(const uint8_t *p) { uint16_t h; memcpy(&h, p, 2); return ck_fp16_to_fp32(h); }
+static inline void f2h(uint8_t *p, float f) { uint16_t h = ck_fp32_to_fp16(f); memcpy(p, &h, 2); }
+
+int ck_vec_dot_type(uint32_t t) {
+    switch (t) {
+    case T_Q4_0: case T_Q5_0: case T_Q8_0: return T_Q8_0;
+    case T_Q4_1: case T_Q5_1: return T_Q8_1;
+    case T_Q2_K: case T_Q3_K: case T_Q4_K: case T_Q5_K: case T_Q6_K: return T_Q8_K;
+    case T_F16: return T_F16;
+    case T_BF16: return T_BF16;
+    case T_F32: return T_F32;
+    default: return -1;
+    }
+}
+
+size_t ck_row_bytes(uint32_t t, int64_t n) {
+    switch (t) {
+    case T_F32: return (size_t)n * 4;
+    case T_F16: case T_BF16: return (size_t)n * 2;
+    case T_Q4_0: return (size_t)n / 32 * 18;
+    case T_Q4_1: return (size_t)n / 32 * 20;
+    case T_Q5_0: return (size_t)n / 32 * 22;
+    case T_Q5_1: return (size_t)n / 32 * 24;
+    case T_Q8_0: return (size_t)n / 32 * 34;
+    case T_Q8_1: return (size_t)n / 32 * 36;
+    case T_Q2_K: return (size_t)n / 256 * 84;
+    case T_Q3_K: return (size_t)n / 256 * 110;
+    case T_Q4_K: return (size_t)n / 256 * 144;
+    case T_Q5_K: return (size_t)n / 256 * 176;
+    case T_Q6_K: return (size_t)n / 256 * 210;
+    case T_Q8_K: return (size_t)n / 256 * 292;
+    default: return 0;
+    }
+}
+
+// MARK: - Activation quantization
+
+static void quantize_q8_0(const float *x, uint8_t *y, int64_t n, int with_sum) {
+    const int size = with_sum ? 36 : 34;
+    for (int64_t ib = 0; ib < n / 32; ib++) {
+        const float *xb = x + ib * 32;
+        uint8_t *b = y + ib * size;
+        float amax = 0;
+        for (int j = 0; j < 32; j++) { const float v = fabsf(xb[j]); if (v > amax) amax = v; }
+        // As ggml's x86 quantize_row_q8_0/q8_1: the inverse scale is 127/amax, not 1/d.
+        const float d = amax / 127.0f, id = amax != 0 ? 127.0f / amax : 0.0f;
+        f2h(b, d);
+        int8_t *qs = (int8_t *)(b + (with_sum ? 4 : 2));
+        int sum = 0;
+        for (int j = 0; j < 32; j++) {
+            qs[j] = (int8_t)nearbyintf(xb[j] * id);
+            sum += qs[j];
+        }
+        if (with_sum) f2h(b + 2, d * (float)sum);
+    }
+}
+
+static void quantize_q8_K(const float *x, uint8_t *y, int64_t n) {
+    for (int64_t ib = 0; ib < n / 256; ib++) {
+        const float *xb = x + ib * 256;
+        uint8_t *b = y + ib * 292;
+        int8_t *qs = (int8_t *)(b + 4);
+        int16_t bsums[16];
+        float amax = 0, max = 0;
+        for (int j = 0; j < 256; j++) {
+            const float ax = fabsf(xb[j]);
+            if (ax > amax) { amax = ax; max = xb[j]; }
+        }
+        float d = 0;
+        if (amax == 0) {
+            memset(qs, 0, 256);
+        } else {
+            const float iscale = -127.0f / max;
+            for (int j = 0; j < 256; j++) {
+                int v = (int)nearbyintf(iscale * xb[j]);
+                qs[j] = (int8_t)(v < 127 ? v : 127);
+            }
+            d = 1.0f / iscale;
+        }
+        for (int g = 0; g < 16; g++) {
+            int s = 0;
+            for (int l = 0; l < 16; l++) s += qs[g * 16 + l];
+            bsums[g] = (int16_t)s;
+        }
+        memcpy(b, &d, 4);
+        memcpy(b + 260, bsums, 32);
+    }
+}
+
+void ck_quantize_row(uint32_t atype, const float *x, void *y, int64_t n) {
+    switch (atype) {
+    case T_Q8_0: quantize_q8_0(x, (uint8_t *)y, n, 0); break;
+    case T_Q8_1: quantize_q8_0(x, (uint8_t *)y, n, 1); break;
+    case T_Q8_K: quantize_q8_K(x, (uint8_t *)y, n); break;
+    case T_F16: ck_fp32_to_fp16_row(x, (uint16_t *)y, n); break;
+    case T_BF16: {
+        uint16_t *h = (uint16_t *)y;
+        for (int64_t i = 0; i < n; i++) {
+            uint32_t u; memcpy(&u, x + i, 4);
+            // round to nearest even, as ggml_fp32_to_bf16
+            if ((u & 0x7fffffff) > 0x7f800000) h[i] = (uint16_t)((u >> 16) | 64);
+            else h[i] = (uint16_t)((u + (0x7fff + ((u >> 16) & 1))) >> 16);
+        }
+        break;
+    }
+    default: memcpy(y, x, (size_t)n * 4); break;
+    }
+}
+
+// MARK: - Dot products (scalar; the compiler vectorizes the integer loops)
+
+static float dot_q4_0(const uint8_t *w, const uint8_t *a, int64_t nb) {
+    float sumf = 0;
+    for (int64_t i = 0; i < nb; i++, w += 18, a += 34) {
+        const int8_t *q8 = (const int8_t *)(a + 2);
+        int sumi = 0;
+        for (int j = 0; j < 16; j++) sumi += ((w[2 + j] & 0x0F) - 8) * q8[j] + ((w[2 + j] >> 4) - 8) * q8[j + 16];
+        sumf += (float)sumi * (h2f(w) * h2f(a));
+    }
+    return sumf;
+}
+
+static float dot_q4_1(const uint8_t *w, const uint8_t *a, int64_t nb) {
+    float sumf = 0;
+    for (int64_t i = 0; i < nb; i++, w += 20, a += 36) {
+        const int8_t *q8 = (const int8_t *)(a + 4);
+        int sumi = 0;
+        for (int j = 0; j < 16; j++) sumi += (w[4 + j] & 0x0F) * q8[j] + (w[4 + j] >> 4) * q8[j + 16];
+        sumf += (h2f(w) * h2f(a)) * (float)sumi + h2f(w + 2) * h2f(a + 2);
+    }
+    return sumf;
+}
+
+static float dot_q5(const uint8_t *w, const uint8_t *a, int64_t nb, int with_min) {
+    const int wsize = with_min ? 24 : 22, asize = with_min ? 36 : 34, qh_at = with_min ? 4 : 2;
+    float sumf = 0;
+    for (int64_t i = 0; i < nb; i++, w += wsize, a += asize) {
+        uint32_t qh;
+        memcpy(&qh, w + qh_at, 4);
+        const uint8_t *qs = w + qh_at + 4;
+        const int8_t *q8 = (const int8_t *)(a + (with_min ? 4 : 2));
+        int sumi = 0;
+        for (int j = 0; j < 16; j++) {
+            const int xh0 = ((qh >> j) << 4) & 0x10, xh1 = (qh >> (j + 12)) & 0x10;
+            const int off = with_min ? 0 : 16;
+            sumi += (((qs[j] & 0x0F) | xh0) - off) * q8[j] + (((qs[j] >> 4) | xh1) - off) * q8[j + 16];
+        }
+        if (with_min) sumf += (h2f(w) * h2f(a)) * (float)sumi + h2f(w + 2) * h2f(a + 2);
+        else sumf += (float)sumi * (h2f(w) * h2f(a));
+    }
+    return sumf;
+}
+
+static float dot_q8_0(const uint8_t *w, const uint8_t *a, int64_t nb) {
+    float sumf = 0;
+    for (int64_t i = 0; i < nb; i++, w += 34, a += 34) {
+        const int8_t *x = (const int8_t *)(w + 2), *y = (const int8_t *)(a + 2);
+        int sumi = 0;
+        for (int j = 0; j < 32; j++) sumi += x[j] * y[j];
+        sumf += (float)sumi * (h2f(w) * h2f(a));
+    }
+    return sumf;
+}
+
+static inline float q8k_d(const uint8_t *a) { float d; memcpy(&d, a, 4); return d; }
+static inline int q8k_bsum(const uint8_t *a, int g) { int16_t s; memcpy(&s, a + 260 + 2 * g, 2); return s; }
+
+static inline void scale_min_k4(int j, const uint8_t *q, int *d, int *m) {
+    if (j < 4) { *d = q[j] & 63; *m = q[j + 4] & 63; }
+    else { *d = (q[j + 4] & 0xF) | ((q[j - 4] >> 6) << 4); *m = (q[j + 4] >> 4) | ((q[j] >> 6) << 4); }
+}
+
+static float dot_q2_K(const uint8_t *w, const uint8_t *a, int64_t nb) {
+    float sumf = 0;
+    for (int64_t i = 0; i < nb; i++, w += 84, a += 292) {
+        const uint8_t *sc = w, *q2 = w + 16;
+        const int8_t *q8 = (const int8_t *)(a + 4);
+        int summs = 0, isum = 0;
+        for (int g = 0; g < 16; g++) summs += q8k_bsum(a, g) * (sc[g] >> 4);
+        int is = 0;
+        for (int n = 0; n < 256; n += 128) {
+            for (int shift = 0; shift < 8; shift += 2) {
+                for (int half = 0; half < 2; half++) {
+                    const int d = sc[is++] & 0xF;
+                    int s = 0;
+                    for (int l = 0; l < 16; l++) s += q8[l] * ((q2[l + 16 * half] >> shift) & 3);
+                    isum += d * s;
+                    q8 += 16;
+                }
+            }
+            q2 += 32;
+        }
+        const float dall = q8k_d(a) * h2f(w + 80), dmin = q8k_d(a) * h2f(w + 82);
+        sumf += dall * (float)isum - dmin * (float)summs;
+    }
+    return sumf;
+}
+
+static float dot_q3_K(const uint8_t *w, const uint8_t *a, int64_t nb) {
+    const uint32_t kmask1 = 0x03030303, kmask2 = 0x0f0f0f0f;
+    float sumf = 0;
+    for (int64_t i = 0; i < nb; i++, w += 110, a += 292) {
+        const uint8_t *hm = w, *q3 = w + 32;
+        const int8_t *q8 = (const int8_t *)(a + 4);
+        uint32_t aux[4];
+        memcpy(aux, w + 96, 12);
+        const uint32_t tmp = aux[2];
+        aux[2] = ((aux[0] >> 4) & kmask2) | (((tmp >> 4) & kmask1) << 4);
+        aux[3] = ((aux[1] >> 4) & kmask2) | (((tmp >> 6) & kmask1) << 4);
+        aux[0] = (aux[0] & kmask2) | (((tmp >> 0) & kmask1) << 4);
+        aux[1] = (aux[1] & kmask2) | (((tmp >> 2) & kmask1) << 4);
+        const int8_t *scales = (const int8_t *)aux;
+        int isum = 0, is = 0;
+        uint8_t m = 1;
+        for (int n = 0; n < 256; n += 128) {
+            for (int shift = 0; shift < 8; shift += 2) {
+                for (int half = 0; half < 2; half++) {
+                    int s = 0;
+                    for (int l = 0; l < 16; l++) {
+                        const int li = l + 16 * half;
+                        s += q8[l] * (((q3[li] >> shift) & 3) - ((hm[li] & m) ? 0 : 4));
+                    }
+                    isum += (scales[is++] - 32) * s;
+                    q8 += 16;
+                }
+                m <<= 1;
+            }
+            q3 += 32;
+        }
+        sumf += h2f(w + 108) * q8k_d(a) * (float)isum;
+    }
+    return sumf;
+}
+
+static float dot_q45_K(const uint8_t *w, const uint8_t *a, int64_t nb, int five) {
+    const int size = five ? 176 : 144;
+    float sumf = 0;
+    for (int64_t i = 0; i < nb; i++, w += size, a += 292) {
+        const uint8_t *scales = w + 4, *qh = w + 16, *q = w + (five ? 48 : 16);
+        const int8_t *q8 = (const int8_t *)(a + 4);
+        int isum = 0, summs = 0;
+        for (int j = 0; j < 8; j++) {
+            int sc, mn;
+            scale_min_k4(j, scales, &sc, &mn);
+            summs += mn * (q8k_bsum(a, 2 * j) + q8k_bsum(a, 2 * j + 1));
+            const int hi = j & 1;
+            const uint8_t *qq = q + (j / 2) * 32;
+            const uint8_t ub = (uint8_t)(1 << j);
+            int s = 0;
+            for (int l = 0; l < 32; l++) {
+                int v = hi ? (qq[l] >> 4) : (qq[l] & 0xF);
+                if (five && (qh[l] & ub)) v += 16;
+                s += q8[l] * v;
+            }
+            isum += sc * s;
+            q8 += 32;
+        }
+        sumf += h2f(w) * q8k_d(a) * (float)isum - h2f(w + 2) * q8k_d(a) * (float)summs;
+    }
+    return sumf;
+}
+
+static float dot_q6_K(const uint8_t *w, const uint8_t *a, int64_t nb) {
+    float sumf = 0;
+    for (int64_t i = 0; i < nb; i++, w += 210, a += 292) {
+        const uint8_t *ql = w, *qh = w + 128;
+        const int8_t *sc = (const int8_t *)(w + 192);
+        const int8_t *q8 = (const int8_t *)(a + 4);
+        int isum = 0;
+        for (int n = 0; n < 2; n++) {
+            int s[8] = {0};
+            for (int l = 0; l < 32; l++) {
+                const int is = l / 16;
+                const int q1 = ((ql[l] & 0xF) | (((qh[l] >> 0) & 3) << 4)) - 32;
+                const int q2 = ((ql[l + 32] & 0xF) | (((qh[l] >> 2) & 3) << 4)) - 32;
+                const int q3 = ((ql[l] >> 4) | (((qh[l] >> 4) & 3) << 4)) - 32;
+                const int q4 = ((ql[l + 32] >> 4) | (((qh[l] >> 6) & 3) << 4)) - 32;
+                s[is + 0] += q1 * q8[l];
+                s[is + 2] += q2 * q8[l + 32];
+                s[is + 4] += q3 * q8[l + 64];
+                s[is + 6] += q4 * q8[l + 96];
+            }
+            for (int g = 0; g < 8; g++) isum += sc[g] * s[g];
+            ql += 64; qh += 32; sc += 8; q8 += 128;
+        }
+        sumf += h2f(w + 208) * q8k_d(a) * (float)isum;
+    }
+    return sumf;
+}
+
+static float dot_f16(const uint8_t *w, const uint8_t *a, int64_t n) {
+    float row_w[256], row_a[256];
+    float sum = 0;
+    for (int64_t i = 0; i < n; i += 256) {
+        const int64_t m = n - i < 256 ? n - i : 256;
+        ck_fp16_to_fp32_row((const uint16_t *)w + i, row_w, m);
+        ck_fp16_to_fp32_row((const uint16_t *)a + i, row_a, m);
+        sum += ck_dot_f32(row_w, row_a, m);
+    }
+    return sum;
+}
+
+static float dot_bf16(const uint8_t *w, const uint8_t *a, int64_t n) {
+    float sum = 0;
+    const uint16_t *x = (const uint16_t *)w, *y = (const uint16_t *)a;
+    for (int64_t i = 0; i < n; i++) {
+        uint32_t u = (uint32_t)x[i] << 16, v = (uint32_t)y[i] << 16;
+        float fx, fy;
+        memcpy(&fx, &u, 4);
+        memcpy(&fy, &v, 4);
+        sum += fx * fy;
+    }
+    return sum;
+}
+
+float ck_vec_dot(uint32_t wtype, const void *wp, const void *ap, int64_t n) {
+    const uint8_t *w = (const uint8_t *)wp, *a = (const uint8_t *)ap;
+    switch (wtype) {
+    case T_Q4_0: return dot_q4_0(w, a, n / 32);
+    case T_Q4_1: return dot_q4_1(w, a, n / 32);
+    case T_Q5_0: return dot_q5(w, a, n / 32, 0);
+    case T_Q5_1: return dot_q5(w, a, n / 32, 1);
+    case T_Q8_0: return dot_q8_0(w, a, n / 32);
+    case T_Q2_K: return dot_q2_K(w, a, n / 256);
+    case T_Q3_K: return dot_q3_K(w, a, n / 256);
+    case T_Q4_K: return dot_q45_K(w, a, n / 256, 0);
+    case T_Q5_K: return dot_q45_K(w, a, n / 256, 1);
+    case T_Q6_K: return dot_q6_K(w, a, n / 256);
+    case T_F16: return dot_f16(w, a, n);
+    case T_BF16: return dot_bf16(w, a, n);
+    case T_F32: return ck_dot_f32((const float *)wp, (const float *)ap, n);
+    default: return NAN;
+    }
+}
+
+int ck_matmul_q(uint32_t wtype, const void *w, size_t w_row_bytes, int64_t n,
+                const void *a, size_t a_row_bytes, int64_t nt, float *y, int64_t ldy, int64_t r0, int64_t r1) {
+    if (ck_vec_dot_type(wtype) < 0) return -1;
+    const uint8_t *wb = (const uint8_t *)w, *ab = (const uint8_t *)a;
+    for (int64_t r = r0; r < r1; r++) {
+        const uint8_t *row = wb + (size_t)r * w_row_bytes;
+        for (int64_t t = 0; t < nt; t++) y[t * ldy + r] = ck_vec_dot(wtype, row, ab + (size_t)t * a_row_bytes, n);
+    }
+    return 0;
+}

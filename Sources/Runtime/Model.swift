@@ -1,0 +1,249 @@
+import CKernels
+import Foundation
+
+/// One token of a batch: which sequence it belongs to, its position there, and whether its
+/// next-token logits are wanted.
+public struct BatchToken: Sendable {
+    public var token: Int32
+    public var position: Int
+    /// Index into the block tables passed with the batch.
+    public var sequence: Int
+    public var wantLogits: Bool
+
+    public init(token: Int32, position: Int, sequence: Int, wantLogits: Bool) {
+        self.token = token
+        self.position = position
+        self.sequence = sequence
+        self.wantLogits = wantLogits
+    }
+}
+
+/// The batched forward pass over a paged KV cache. The same call serves prefill, chunked
+/// prefill, decode steps of many sequences and any mixture. Every per-token computation
+/// (norms, each dot product, RoPE, attention over the token's own sequence) runs the same
+/// operations in the same order whatever the batch holds, so a sequence's logits are bitwise
+/// identical however it is batched, chunked, or placed in the pool.
+///
+/// Confined to one caller thread (the engine thread); buffers are sized once at init.
+public final class Model: @unchecked Sendable {
+    public let weights: ModelWeights
+    public let config: ModelConfig
+    public let maxBatchTokens: Int
+    public let maxContext: Int
+    let pool: ThreadPool
+
+    // Activations, [maxBatchTokens, width] each.
+    private let x, h, q, k, v, attn, gate, up: UnsafeMutablePointer<Float>
+    // Per-part scratch: a dequantized weight row, and attention scores.
+    private let rowScratch: UnsafeMutablePointer<Float>
+    private let scoreScratch: UnsafeMutablePointer<Float>
+    private let rowWidth: Int
+    private let parts: Int
+    /// Logit rows computed at a time.
+    public let logitRowsPerPass = 8
+    private let logits: UnsafeMutablePointer<Float>
+    /// Activations quantized for the weights' dot products (ggml's vec_dot_type): one buffer
+    /// per distinct format among the matrices that share an input.
+    private let quantized: [UnsafeMutableRawPointer]
+    private let quantizedBytes: Int
+
+    public init(weights: ModelWeights, maxBatchTokens: Int = 512, maxContext: Int? = nil, pool: ThreadPool) {
+        self.weights = weights
+        let c = weights.config
+        self.config = c
+        self.maxBatchTokens = maxBatchTokens
+        self.maxContext = min(maxContext ?? c.nCtxTrain, c.nCtxTrain)
+        self.pool = pool
+        let qDim = c.nHead * c.headDim, kvDim = c.nHeadKV * max(c.headDim, c.headDimV), oDim = c.nHead * c.headDimV
+        func buffer(_ n: Int) -> UnsafeMutablePointer<Float> {
+            let p = UnsafeMutablePointer<Float>.allocate(capacity: n)
+            p.initialize(repeating: 0, count: n)
+            return p
+        }
+        x = buffer(maxBatchTokens * c.nEmbd)
+        h = buffer(maxBatchTokens * max(c.nEmbd, oDim))
+        q = buffer(maxBatchTokens * qDim)
+        k = buffer(maxBatchTokens * kvDim)
+        v = buffer(maxBatchTokens * kvDim)
+        attn = buffer(maxBatchTokens * oDim)
+        gate = buffer(maxBatchTokens * c.nFF)
+        up = buffer(maxBatchTokens * c.nFF)
+        rowWidth = max(c.nEmbd, c.nFF, oDim, qDim)
+        parts = max(pool.threads, 1) * 4
+        rowScratch = buffer(parts * rowWidth)
+        scoreScratch = buffer(parts * self.maxContext)
+        logits = buffer(logitRowsPerPass * c.nVocab)
+        let qBytes = maxBatchTokens * max(c.nEmbd, c.nFF, oDim, qDim) * 4
+        quantizedBytes = qBytes
+        quantized = (0..<3).map { _ in UnsafeMutableRawPointer.allocate(byteCount: qBytes, alignment: 64) }
+    }
+
+    deinit {
+        for p in [x, h, q, k, v, attn, gate, up, rowScratch, scoreScratch, logits] { p.deallocate() }
+        for p in quantized { p.deallocate() }
+    }
+
+    /// Runs the batch. KV of every token is written to the cache; `onLogits(i, row)` is called
+    /// for each token with `wantLogits`, in batch order (`i` is its index in `batch`).
+    public func forward(_ batch: [BatchToken], blockTables: [[Int32]], kv: KVPool,
+                        onLogits: (Int, UnsafeBufferPointer<Float>) -> Void) {
+        let n = batch.count
+        precondition(n > 0 && n <= maxBatchTokens, "batch of \(n) tokens; at most \(maxBatchTokens)")
+        let c = config
+        let nEmbd = c.nEmbd, hd = c.headDim, hdv = c.headDimV
+        let qDim = c.nHead * hd, kvDim = c.nHeadKV * hd, vDim = c.nHeadKV * hdv, oDim = c.nHead * hdv
+        let gemma = c.architecture == .gemma3
+        let neox: Int32 = c.architecture == .llama ? 0 : 1
+        for t in batch {
+            precondition(t.position < maxContext && t.position / kv.blockSize < blockTables[t.sequence].count, "position beyond the block table")
+        }
+        let (x, h, q, k, v, attn, gate, up) = (self.x, self.h, self.q, self.k, self.v, self.attn, self.gate, self.up)
+
+        // MARK: Embedding
+        let embd = weights.tokenEmbedding
+        let embedScale = gemma ? Float(nEmbd).squareRoot() : 1
+        pool.parallelFor(n) { r in
+            for it in r {
+                let dst = x + it * nEmbd
+                Quant.dequantize(embd.type, embd.data + Int(batch[it].token) * embd.rowBytes, dst, count: nEmbd)
+                if embedScale != 1 { for i in 0..<nEmbd { dst[i] *= embedScale } }
+            }
+        }
+
+        for (il, L) in weights.layers.enumerated() {
+            // MARK: Attention
+            rmsNorm(x, L.attnNorm, into: h, width: nEmbd, tokens: n)
+            matmul([(L.wq, q), (L.wk, k), (L.wv, v)], h, n)
+            let swa = c.isSlidingWindowLayer(il)
+            let base = swa ? c.ropeFreqBaseSWA : c.ropeFreqBase
+            let factors = weights.ropeFreqFactors
+            pool.parallelFor(n) { r in
+                for it in r {
+                    let qt = q + it * qDim, kt = k + it * kvDim, vt = v + it * vDim
+                    if let b = L.bq { for i in 0..<qDim { qt[i] += b[i] } }
+                    if let b = L.bk { for i in 0..<kvDim { kt[i] += b[i] } }
+                    if let b = L.bv { for i in 0..<vDim { vt[i] += b[i] } }
+                    if let w = L.qNorm { for ih in 0..<c.nHead { ck_rms_norm(qt + ih * hd, w, qt + ih * hd, Int64(hd), c.rmsNormEps) } }
+                    if let w = L.kNorm { for ih in 0..<c.nHeadKV { ck_rms_norm(kt + ih * hd, w, kt + ih * hd, Int64(hd), c.rmsNormEps) } }
+                    let pos = Int64(batch[it].position)
+                    factors.withOptionalPointer { f in
+                        for ih in 0..<c.nHead { ck_rope(qt + ih * hd, Int64(hd), Int64(c.nRot), pos, base, c.ropeScale, f, neox) }
+                        for ih in 0..<c.nHeadKV { ck_rope(kt + ih * hd, Int64(hd), Int64(c.nRot), pos, base, c.ropeScale, f, neox) }
+                    }
+                    // Into the cache: keys and values are read back from it (as F16) by every token.
+                    let entry = batch[it]
+                    let block = Int(blockTables[entry.sequence][entry.position / kv.blockSize])
+                    let slot = entry.position % kv.blockSize
+                    ck_fp32_to_fp16_row(kt, kv.base(block: block, layer: il, kv: 0) + slot * kv.rowElements, Int64(kvDim))
+                    ck_fp32_to_fp16_row(vt, kv.base(block: block, layer: il, kv: 1) + slot * kv.rowElements, Int64(vDim))
+                }
+            }
+            // One (token, head) pair per unit of work.
+            let scale = 1 / Float(hd).squareRoot()
+            let groups = c.nHead / c.nHeadKV
+            let window = swa ? c.slidingWindow : nil
+            let units = n * c.nHead
+            let perPart = (units + parts - 1) / parts
+            pool.run(parts) { part in
+                let scores = self.scoreScratch + part * self.maxContext
+                let u0 = min(units, part * perPart), u1 = min(units, u0 + perPart)
+                for u in u0..<u1 {
+                    let it = u / c.nHead, ih = u % c.nHead
+                    let entry = batch[it]
+                    let kvh = ih / groups
+                    let last = entry.position
+                    let first = window.map { max(0, last - $0 + 1) } ?? 0
+                    blockTables[entry.sequence].withUnsafeBufferPointer { table in
+                        ck_attend_head(q + it * qDim + ih * hd, Int64(hd), scale,
+                                       kv.base(block: 0, layer: il, kv: 0) + kvh * hd, kv.base(block: 0, layer: il, kv: 1) + kvh * hdv,
+                                       table.baseAddress, Int64(kv.blockSize), Int64(kv.blockStride), Int64(kv.rowElements),
+                                       Int64(first), Int64(last), scores, attn + it * oDim + ih * hdv)
+                    }
+                }
+            }
+            matmul([(L.wo, h)], attn, n)
+            if let w = L.postAttnNorm { rmsNorm(h, w, into: h, width: nEmbd, tokens: n) }
+            add(h, into: x, width: nEmbd, tokens: n)
+
+            // MARK: Feed-forward
+            rmsNorm(x, L.ffnNorm, into: h, width: nEmbd, tokens: n)
+            matmul([(L.wGate, gate), (L.wUp, up)], h, n)
+            let nFF = c.nFF
+            pool.parallelFor(n) { r in
+                for it in r {
+                    let g = gate + it * nFF, u = up + it * nFF
+                    if gemma { ck_geglu(g, u, g, Int64(nFF)) } else { ck_swiglu(g, u, g, Int64(nFF)) }
+                }
+            }
+            matmul([(L.wDown, h)], gate, n)
+            if let w = L.postFfnNorm { rmsNorm(h, w, into: h, width: nEmbd, tokens: n) }
+            add(h, into: x, width: nEmbd, tokens: n)
+        }
+
+        // MARK: Output
+        let wanted = batch.indices.filter { batch[$0].wantLogits }
+        var start = 0
+        while start < wanted.count {
+            let group = Array(wanted[start..<min(wanted.count, start + logitRowsPerPass)])
+            for (g, it) in group.enumerated() { ck_rms_norm(x + it * nEmbd, weights.outputNorm, h + g * nEmbd, Int64(nEmbd), c.rmsNormEps) }
+            matmul([(weights.output, logits)], h, group.count)
+            for (g, it) in group.enumerated() { onLogits(it, UnsafeBufferPointer(start: logits + g * c.nVocab, count: c.nVocab)) }
+            start += logitRowsPerPass
+        }
+    }
+
+    // MARK: - Operations
+
+    /// out[t] = W · input[t] for each matrix and each of `tokens` tokens. The input rows are
+    /// quantized once per activation format (as llama.cpp does), then output rows are split
+    /// across the pool; every dot product is the same computation whatever the batch.
+    func matmul(_ targets: [(Matrix, UnsafeMutablePointer<Float>)], _ input: UnsafeMutablePointer<Float>, _ tokens: Int) {
+        let cols = targets[0].0.cols
+        var slots: [Int32: (UnsafeMutableRawPointer, Int)] = [:]
+        for (w, _) in targets {
+            let atype = ck_vec_dot_type(w.type.rawValue)
+            precondition(atype >= 0 && w.cols == cols, "matmul: unsupported type \(w.type.name) for \(w.name)")
+            if slots[atype] != nil { continue }
+            let buffer = quantized[slots.count]
+            let rowBytes = ck_row_bytes(UInt32(atype), Int64(cols))
+            precondition(rowBytes * tokens <= quantizedBytes)
+            pool.parallelFor(tokens) { r in
+                for it in r { ck_quantize_row(UInt32(atype), input + it * cols, buffer + it * rowBytes, Int64(cols)) }
+            }
+            slots[atype] = (buffer, rowBytes)
+        }
+        for (w, out) in targets {
+            let (buffer, rowBytes) = slots[ck_vec_dot_type(w.type.rawValue)]!
+            let rows = w.rows
+            let perPart = max(1, (rows + parts - 1) / parts)
+            pool.run((rows + perPart - 1) / perPart) { part in
+                let r0 = part * perPart, r1 = min(rows, r0 + perPart)
+                guard r0 < r1 else { return }
+                _ = ck_matmul_q(w.type.rawValue, w.data, w.rowBytes, Int64(cols), buffer, rowBytes, Int64(tokens), out, Int64(rows), Int64(r0), Int64(r1))
+            }
+        }
+    }
+
+    func rmsNorm(_ input: UnsafeMutablePointer<Float>, _ w: [Float], into out: UnsafeMutablePointer<Float>, width: Int, tokens: Int) {
+        let eps = config.rmsNormEps
+        w.withUnsafeBufferPointer { wp in
+            let wb = wp.baseAddress!
+            pool.parallelFor(tokens) { r in
+                for it in r { ck_rms_norm(input + it * width, wb, out + it * width, Int64(width), eps) }
+            }
+        }
+    }
+
+    func add(_ src: UnsafeMutablePointer<Float>, into dst: UnsafeMutablePointer<Float>, width: Int, tokens: Int) {
+        for i in 0..<(width * tokens) { dst[i] += src[i] }
+    }
+}
+
+extension Optional where Wrapped == [Float] {
+    func withOptionalPointer<R>(_ body: (UnsafePointer<Float>?) -> R) -> R {
+        switch self {
+        case .some(let a): return a.withUnsafeBufferPointer { body($0.baseAddress) }
+        case .none: return body(nil)
+        }
+    }
+}

@@ -1,0 +1,112 @@
+import Foundation
+import Synchronization
+
+/// A persistent pool of worker threads that run one job at a time, split into `count` parts
+/// across the workers and the calling thread. Workers spin briefly on a new job, then sleep
+/// on a condition, so an idle pool costs nothing and a busy machine is not oversubscribed.
+///
+/// Used by one caller thread at a time (the engine thread); `run` blocks until every part
+/// has finished.
+public final class ThreadPool: @unchecked Sendable {
+    public let threads: Int
+    // Guarded by `lock`: the job and its generation; workers wait on `wake`.
+    private let lock = NSCondition()
+    private var job: ((Int) -> Void)?
+    private var parts = 0
+    private let generation = Atomic<Int>(0)
+    private let nextPart = Atomic<Int>(0)
+    private let finished = Atomic<Int>(0)
+    /// Workers inside `work` for the current job; `run` returns only when none is.
+    private let active = Atomic<Int>(0)
+    private var stopping = false
+    private var workers: [Thread] = []
+
+    /// `threads` counts the caller: 1 means no extra threads.
+    public init(threads: Int = ProcessInfo.processInfo.activeProcessorCount) {
+        self.threads = max(1, threads)
+        for i in 1..<self.threads {
+            let t = Thread { [unowned self] in self.workerLoop() }
+            t.name = "martlet-worker-\(i)"
+            t.stackSize = 1 << 20
+            workers.append(t)
+            t.start()
+        }
+    }
+
+    deinit {
+        lock.lock()
+        stopping = true
+        lock.broadcast()
+        lock.unlock()
+    }
+
+    /// Runs `body(part)` for part in 0..<count, spread over the pool; returns when all are done.
+    public func run(_ count: Int, _ body: @escaping (Int) -> Void) {
+        if count <= 0 { return }
+        if threads == 1 || count == 1 {
+            for i in 0..<count { body(i) }
+            return
+        }
+        lock.lock()
+        job = body
+        parts = count
+        nextPart.store(0, ordering: .relaxed)
+        finished.store(0, ordering: .relaxed)
+        generation.add(1, ordering: .releasing)
+        lock.broadcast()
+        lock.unlock()
+        work(body, count)
+        // Wait for the parts others took.
+        var spins = 0
+        while finished.load(ordering: .acquiring) < count {
+            spins += 1
+            if spins > 2000 { sched_yield() }
+        }
+        // No worker may still hold this job when the next one starts.
+        lock.lock()
+        job = nil
+        lock.unlock()
+        while active.load(ordering: .acquiring) > 0 { sched_yield() }
+    }
+
+    /// Splits `0..<n` into about one range per thread and runs them in parallel.
+    public func parallelFor(_ n: Int, minimumPerPart: Int = 1, _ body: @escaping (Range<Int>) -> Void) {
+        let partsCount = max(1, min(threads, n / max(1, minimumPerPart)))
+        let chunk = (n + partsCount - 1) / partsCount
+        run(partsCount) { p in
+            let start = p * chunk
+            let end = min(n, start + chunk)
+            if start < end { body(start..<end) }
+        }
+    }
+
+    private func work(_ body: (Int) -> Void, _ count: Int) {
+        while true {
+            let p = nextPart.add(1, ordering: .relaxed).oldValue
+            if p >= count { break }
+            body(p)
+            finished.add(1, ordering: .releasing)
+        }
+    }
+
+    private func workerLoop() {
+        var seen = 0
+        while true {
+            // Spin a little for the next job before sleeping.
+            var spins = 0
+            while generation.load(ordering: .acquiring) == seen && spins < 20_000 { spins += 1 }
+            lock.lock()
+            while generation.load(ordering: .acquiring) == seen && !stopping { lock.wait() }
+            if stopping { lock.unlock(); return }
+            seen = generation.load(ordering: .acquiring)
+            let body = job
+            let count = parts
+            if body != nil { active.add(1, ordering: .relaxed) }
+            lock.unlock()
+            if let body {
+                work(body, count)
+                active.subtract(1, ordering: .releasing)
+            }
+        }
+    }
+}
