@@ -5,47 +5,6 @@ import Runtime
 import TestSupport
 import Testing
 
-/// Random blocks of a type, with scale fields set to moderate half floats so values are finite.
-func randomBlocks(_ type: GGMLType, blocks: Int, seed: UInt64) -> [UInt8] {
-    var rng = SplitMix64(seed: seed)
-    var bytes = (0..<(blocks * type.typeSize)).map { _ in UInt8(truncatingIfNeeded: rng.next()) }
-    func half(_ at: Int) {
-        let v = Float16(Float(Int(rng.next() % 2001) - 1000) / 4000)
-        withUnsafeBytes(of: v.bitPattern.littleEndian) { for (i, b) in $0.enumerated() { bytes[at + i] = b } }
-    }
-    for ib in 0..<blocks {
-        let o = ib * type.typeSize
-        switch type {
-        case .f16: half(o)
-        case .f32:
-            let v = Float(Int(rng.next() % 2001) - 1000) / 100
-            withUnsafeBytes(of: v.bitPattern.littleEndian) { for (i, b) in $0.enumerated() { bytes[o + i] = b } }
-        case .bf16:
-            let v = Float(Int(rng.next() % 2001) - 1000) / 100
-            withUnsafeBytes(of: UInt16(v.bitPattern >> 16).littleEndian) { for (i, b) in $0.enumerated() { bytes[o + i] = b } }
-        case .q4_0, .q5_0, .q8_0: half(o)
-        case .q4_1, .q5_1, .q4_K, .q5_K: half(o); half(o + 2)
-        case .q2_K: half(o + 80); half(o + 82)
-        case .q3_K: half(o + 108)
-        case .q6_K: half(o + 208)
-        default: break
-        }
-    }
-    return bytes
-}
-
-struct SplitMix64: RandomNumberGenerator {
-    var state: UInt64
-    init(seed: UInt64) { state = seed }
-    mutating func next() -> UInt64 {
-        state &+= 0x9E37_79B9_7F4A_7C15
-        var z = state
-        z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
-        z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
-        return z ^ (z >> 31)
-    }
-}
-
 @Suite struct QuantTests {
     static let types: [GGMLType] = [.f32, .f16, .bf16, .q4_0, .q4_1, .q5_0, .q5_1, .q8_0, .q2_K, .q3_K, .q4_K, .q5_K, .q6_K]
 
@@ -162,5 +121,41 @@ struct SplitMix64: RandomNumberGenerator {
         for f: Float in [0.1, -3.14159, 65519, 1e-7, 6e-5] {
             #expect(ck_fp32_to_fp16(f) == Float16(f).bitPattern)
         }
+    }
+}
+
+@Suite struct VecDotTests {
+    static let weightTypes: [GGMLType] = [.f32, .f16, .bf16, .q4_0, .q4_1, .q5_0, .q5_1, .q8_0, .q2_K, .q3_K, .q4_K, .q5_K, .q6_K]
+
+    @Test(arguments: [GGMLType.q8_0, .q8_1, .q8_K])
+    func activationQuantizationMatchesTheReference(_ atype: GGMLType) {
+        var rng = SplitMix64(seed: UInt64(atype.rawValue))
+        let n = 512
+        var x = (0..<n).map { _ in Float(Int(rng.next() % 20001) - 10000) / 3000 }
+        x[7] = 0; x[300] = -9.5  // a negative extreme in the second Q8_K block
+        let ref = Quant.quantizeActivationReference(atype, x)
+        var fast = [UInt8](repeating: 0, count: ref.count)
+        fast.withUnsafeMutableBytes { ck_quantize_row(atype.rawValue, x, $0.baseAddress!, Int64(n)) }
+        #expect(fast == ref)
+        #expect(ck_row_bytes(atype.rawValue, Int64(n)) == ref.count)
+    }
+
+    /// Every weight type's fast dot product against its slow twin (both rows dequantized,
+    /// summed in Double).
+    @Test(arguments: weightTypes)
+    func fastDotMatchesTheReference(_ wtype: GGMLType) throws {
+        let n = 1024
+        let atype = try #require(Quant.activationType(for: wtype))
+        var rng = SplitMix64(seed: UInt64(wtype.rawValue) * 31)
+        let x = (0..<n).map { _ in Float(Int(rng.next() % 20001) - 10000) / 5000 }
+        let w = randomBlocks(wtype, blocks: n / wtype.blockSize, seed: UInt64(wtype.rawValue) + 9)
+        var a = [UInt8](repeating: 0, count: ck_row_bytes(atype.rawValue, Int64(n)))
+        a.withUnsafeMutableBytes { ck_quantize_row(atype.rawValue, x, $0.baseAddress!, Int64(n)) }
+        let fast = Double(w.withUnsafeBytes { wp in a.withUnsafeBytes { ap in ck_vec_dot(wtype.rawValue, wp.baseAddress!, ap.baseAddress!, Int64(n)) } })
+        let reference = Quant.vecDotReference(wtype, w, activation: a, count: n)
+        // The magnitude of the terms bounds float rounding in the fast path.
+        let wv = w.withUnsafeBytes { Quant.dequantizeReference(wtype, $0, count: n) }
+        let scale = zip(wv, x).reduce(0.0) { $0 + abs(Double($1.0) * Double($1.1)) }
+        #expect(abs(fast - reference) <= 1e-5 * max(scale, 1), "\(wtype.name): fast \(fast), reference \(reference)")
     }
 }
