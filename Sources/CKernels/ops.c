@@ -38,7 +38,53 @@ void ck_rope(float *x, int64_t head_dim, int64_t n_rot, int64_t pos, float freq_
     }
 }
 
+#if defined(__x86_64__)
+#include <immintrin.h>
+// exp(x) as ggml's AVX2 ggml_v_expf computes it (a polynomial adapted from Arm's optimized
+// routines, within 1.5 ulp), so SiLU rounds as llama.cpp's does. Lanes outside its fast
+// range (|n| > 126) fall back to expf.
+__attribute__((target("avx2,fma")))
+static __m256 v_expf(__m256 x) {
+    const __m256 r = _mm256_set1_ps(0x1.8p23f);
+    const __m256 z = _mm256_fmadd_ps(x, _mm256_set1_ps(0x1.715476p+0f), r);
+    const __m256 n = _mm256_sub_ps(z, r);
+    const __m256 b = _mm256_fnmadd_ps(n, _mm256_set1_ps(0x1.7f7d1cp-20f), _mm256_fnmadd_ps(n, _mm256_set1_ps(0x1.62e4p-1f), x));
+    const __m256i e = _mm256_slli_epi32(_mm256_castps_si256(z), 23);
+    const __m256 k = _mm256_castsi256_ps(_mm256_add_epi32(e, _mm256_castps_si256(_mm256_set1_ps(1))));
+    const __m256 c = _mm256_cmp_ps(_mm256_andnot_ps(_mm256_set1_ps(-0.f), n), _mm256_set1_ps(126), _CMP_GT_OQ);
+    const __m256 u = _mm256_mul_ps(b, b);
+    const __m256 j = _mm256_fmadd_ps(
+        _mm256_fmadd_ps(_mm256_fmadd_ps(_mm256_set1_ps(0x1.0e4020p-7f), b, _mm256_set1_ps(0x1.573e2ep-5f)), u,
+                        _mm256_fmadd_ps(_mm256_set1_ps(0x1.555e66p-3f), b, _mm256_set1_ps(0x1.fffdb6p-2f))),
+        u, _mm256_mul_ps(_mm256_set1_ps(0x1.ffffecp-1f), b));
+    __m256 res = _mm256_fmadd_ps(j, k, k);
+    if (_mm256_movemask_ps(c)) {
+        float xs[8], rs[8];
+        _mm256_storeu_ps(xs, x);
+        _mm256_storeu_ps(rs, res);
+        const int mask = _mm256_movemask_ps(c);
+        for (int l = 0; l < 8; l++) if (mask & (1 << l)) rs[l] = expf(xs[l]);
+        res = _mm256_loadu_ps(rs);
+    }
+    return res;
+}
+
+__attribute__((target("avx2,fma")))
+static void swiglu_avx2(const float *g, const float *u, float *out, int64_t n) {
+    int64_t i = 0;
+    for (; i + 8 <= n; i += 8) {
+        const __m256 x = _mm256_loadu_ps(g + i);
+        const __m256 silu = _mm256_div_ps(x, _mm256_add_ps(_mm256_set1_ps(1), v_expf(_mm256_sub_ps(_mm256_setzero_ps(), x))));
+        _mm256_storeu_ps(out + i, _mm256_mul_ps(silu, _mm256_loadu_ps(u + i)));
+    }
+    for (; i < n; i++) out[i] = g[i] / (1.0f + expf(-g[i])) * u[i];
+}
+#endif
+
 void ck_swiglu(const float *g, const float *u, float *out, int64_t n) {
+#if defined(__x86_64__)
+    if ((ck_cpu_features() & (CK_CPU_AVX2 | CK_CPU_FMA)) == (CK_CPU_AVX2 | CK_CPU_FMA)) { swiglu_avx2(g, u, out, n); return; }
+#endif
     for (int64_t i = 0; i < n; i++) out[i] = g[i] / (1.0f + expf(-g[i])) * u[i];
 }
 

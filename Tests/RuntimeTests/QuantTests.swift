@@ -157,5 +157,37 @@ import Testing
         let wv = w.withUnsafeBytes { Quant.dequantizeReference(wtype, $0, count: n) }
         let scale = zip(wv, x).reduce(0.0) { $0 + abs(Double($1.0) * Double($1.1)) }
         #expect(abs(fast - reference) <= 1e-5 * max(scale, 1), "\(wtype.name): fast \(fast), reference \(reference)")
+        // The SIMD kernel (where the CPU has one) agrees with the scalar one.
+        let simd = Double(w.withUnsafeBytes { wp in a.withUnsafeBytes { ap in ck_vec_dot_fast(wtype.rawValue, wp.baseAddress!, ap.baseAddress!, Int64(n)) } })
+        #expect(abs(simd - reference) <= 1e-5 * max(scale, 1), "\(wtype.name): SIMD \(simd), reference \(reference)")
+    }
+
+    /// A weight row gives each activation row the same bits alone or grouped with others.
+    @Test(arguments: weightTypes)
+    func groupedDotsEqualSingleDots(_ wtype: GGMLType) throws {
+        let n = 512, rows = 3, tokens = 7
+        let atype = try #require(Quant.activationType(for: wtype))
+        var rng = SplitMix64(seed: 5)
+        let w = randomBlocks(wtype, blocks: rows * n / wtype.blockSize, seed: 11)
+        let rowBytes = wtype.byteCount(elements: n)!
+        let aBytes = ck_row_bytes(atype.rawValue, Int64(n))
+        var a = [UInt8](repeating: 0, count: aBytes * tokens)
+        for t in 0..<tokens {
+            let x = (0..<n).map { _ in Float(Int(rng.next() % 2001) - 1000) / 700 }
+            a.withUnsafeMutableBytes { ck_quantize_row(atype.rawValue, x, $0.baseAddress! + t * aBytes, Int64(n)) }
+        }
+        var grouped = [Float](repeating: 0, count: rows * tokens)
+        w.withUnsafeBytes { wp in a.withUnsafeBytes { ap in
+            _ = ck_matmul_q(wtype.rawValue, wp.baseAddress!, rowBytes, Int64(n), ap.baseAddress!, aBytes, Int64(tokens), &grouped, Int64(rows), 0, Int64(rows))
+        } }
+        for r in 0..<rows {
+            for t in 0..<tokens {
+                var single: Float = 0
+                w.withUnsafeBytes { wp in a.withUnsafeBytes { ap in
+                    _ = ck_matmul_q(wtype.rawValue, wp.baseAddress! + r * rowBytes, rowBytes, Int64(n), ap.baseAddress! + t * aBytes, aBytes, 1, &single, 1, 0, 1)
+                } }
+                #expect(single.bitPattern == grouped[t * rows + r].bitPattern, "\(wtype.name) row \(r) token \(t)")
+            }
+        }
     }
 }

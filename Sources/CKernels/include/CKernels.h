@@ -64,7 +64,11 @@ void ck_quantize_row(uint32_t atype, const float *x, void *y, int64_t n);
 /// ck_vec_dot_type(wtype): integer sums per block, scaled in float, as ggml does.
 float ck_vec_dot(uint32_t wtype, const void *w, const void *a, int64_t n);
 
-/// y[t * ldy + r] = ck_vec_dot(W row r, activation row t) for rows [r0, r1), tokens [0, nt);
+/// The fastest kernel this CPU has for the same dot product (AVX2 for Q4_0, Q4_1, Q5_0,
+/// Q5_1, Q8_0, Q4_K and Q6_K; otherwise ck_vec_dot). ck_matmul_q uses the same kernels.
+float ck_vec_dot_fast(uint32_t wtype, const void *w, const void *a, int64_t n);
+
+/// y[t * ldy + r] = ck_vec_dot_fast(W row r, activation row t) for rows [r0, r1), tokens [0, nt);
 /// activation rows are `a_row_bytes` apart.
 int ck_matmul_q(uint32_t wtype, const void *w, size_t w_row_bytes, int64_t n,
                 const void *a, size_t a_row_bytes, int64_t nt, float *y, int64_t ldy, int64_t r0, int64_t r1);
