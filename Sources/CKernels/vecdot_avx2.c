@@ -50,8 +50,9 @@ AVX2 static inline __m256i dot_ss(__m256i x, __m256i y) {
     return dot_us(_mm256_sign_epi8(x, x), _mm256_sign_epi8(y, x));
 }
 
-// Q4_0, Q5_0, Q8_0 with Q8_0 activations; Q4_1, Q5_1 with Q8_1.
-AVX2 static void dot_q32(uint32_t type, const uint8_t *w, const uint8_t **a, int nt, int64_t nb, float *out) {
+// Q4_0, Q5_0, Q8_0 with Q8_0 activations; Q4_1, Q5_1 with Q8_1. Inlined per type (below),
+// so the type's branches fold away.
+AVX2 static inline __attribute__((always_inline)) void dot_q32(const uint32_t type, const uint8_t *w, const uint8_t **a, const int nt, int64_t nb, float *out) {
     __m256 acc[NTMAX];
     float summs[NTMAX] = {0};
     for (int t = 0; t < nt; t++) acc[t] = _mm256_setzero_ps();
@@ -89,12 +90,28 @@ AVX2 static void dot_q32(uint32_t type, const uint8_t *w, const uint8_t **a, int
     for (int t = 0; t < nt; t++) out[t] = hsum(acc[t]) + summs[t];
 }
 
+// One instance per type and per group size, so every loop over the group unrolls and the
+// accumulators stay in registers.
+#define Q32(name, t) AVX2 static void name(const uint8_t *w, const uint8_t **a, int nt, int64_t nb, float *out) { \
+    switch (nt) { \
+    case 1: dot_q32(t, w, a, 1, nb, out); break; \
+    case 2: dot_q32(t, w, a, 2, nb, out); break; \
+    case 3: dot_q32(t, w, a, 3, nb, out); break; \
+    default: dot_q32(t, w, a, 4, nb, out); break; \
+    } \
+}
+Q32(dot_q4_0, 2)
+Q32(dot_q4_1, 3)
+Q32(dot_q5_0, 6)
+Q32(dot_q5_1, 7)
+Q32(dot_q8_0, 8)
+
 static inline void scale_min_k4(int j, const uint8_t *q, int *d, int *m) {
     if (j < 4) { *d = q[j] & 63; *m = q[j + 4] & 63; }
     else { *d = (q[j + 4] & 0xF) | ((q[j - 4] >> 6) << 4); *m = (q[j + 4] >> 4) | ((q[j] >> 6) << 4); }
 }
 
-AVX2 static void dot_q4_K(const uint8_t *w, const uint8_t **a, int nt, int64_t nb, float *out) {
+AVX2 static inline __attribute__((always_inline)) void dot_q4_K_n(const uint8_t *w, const uint8_t **a, const int nt, int64_t nb, float *out) {
     __m256 acc[NTMAX];
     float accm[NTMAX] = {0};
     for (int t = 0; t < nt; t++) acc[t] = _mm256_setzero_ps();
@@ -132,7 +149,7 @@ AVX2 static void dot_q4_K(const uint8_t *w, const uint8_t **a, int nt, int64_t n
     for (int t = 0; t < nt; t++) out[t] = hsum(acc[t]) - accm[t];
 }
 
-AVX2 static void dot_q6_K(const uint8_t *w, const uint8_t **a, int nt, int64_t nb, float *out) {
+AVX2 static inline __attribute__((always_inline)) void dot_q6_K_n(const uint8_t *w, const uint8_t **a, const int nt, int64_t nb, float *out) {
     __m256 acc[NTMAX];
     for (int t = 0; t < nt; t++) acc[t] = _mm256_setzero_ps();
     const __m256i m4 = _mm256_set1_epi8(0x0F), m2 = _mm256_set1_epi8(0x03), m32 = _mm256_set1_epi8(32);
@@ -170,12 +187,27 @@ AVX2 static void dot_q6_K(const uint8_t *w, const uint8_t **a, int nt, int64_t n
     for (int t = 0; t < nt; t++) out[t] = hsum(acc[t]);
 }
 
+#define KQ(name, inner) AVX2 static void name(const uint8_t *w, const uint8_t **a, int nt, int64_t nb, float *out) { \
+    switch (nt) { \
+    case 1: inner(w, a, 1, nb, out); break; \
+    case 2: inner(w, a, 2, nb, out); break; \
+    case 3: inner(w, a, 3, nb, out); break; \
+    default: inner(w, a, 4, nb, out); break; \
+    } \
+}
+KQ(dot_q4_K, dot_q4_K_n)
+KQ(dot_q6_K, dot_q6_K_n)
+
 // Returns 1 when an AVX2 kernel handled the type.
 int ck_vec_dot_avx2(uint32_t wtype, const void *w, const void **a, int nt, int64_t n, float *out) {
     const uint8_t *wb = (const uint8_t *)w;
     const uint8_t **ab = (const uint8_t **)a;
     switch (wtype) {
-    case 2: case 3: case 6: case 7: case 8: dot_q32(wtype, wb, ab, nt, n / 32, out); return 1;
+    case 2: dot_q4_0(wb, ab, nt, n / 32, out); return 1;
+    case 3: dot_q4_1(wb, ab, nt, n / 32, out); return 1;
+    case 6: dot_q5_0(wb, ab, nt, n / 32, out); return 1;
+    case 7: dot_q5_1(wb, ab, nt, n / 32, out); return 1;
+    case 8: dot_q8_0(wb, ab, nt, n / 32, out); return 1;
     case 12: dot_q4_K(wb, ab, nt, n / 256, out); return 1;
     case 14: dot_q6_K(wb, ab, nt, n / 256, out); return 1;
     default: return 0;
