@@ -1,4 +1,5 @@
 #include "CKernels.h"
+#include "ck_internal.h"
 #include <string.h>
 
 // Block layouts and arithmetic follow ggml (ggml-quants.c, dequantize_row_*); the Swift
@@ -108,25 +109,15 @@ static void deq_q3_K(const uint8_t *b, float *y) {  // hmask[32], qs[64], scales
     }
 }
 
-static inline void scale_min_k4(int j, const uint8_t *q, uint8_t *d, uint8_t *m) {
-    if (j < 4) {
-        *d = q[j] & 63;
-        *m = q[j + 4] & 63;
-    } else {
-        *d = (q[j + 4] & 0xF) | ((q[j - 4] >> 6) << 4);
-        *m = (q[j + 4] >> 4) | ((q[j - 0] >> 6) << 4);
-    }
-}
-
 static void deq_q4_K(const uint8_t *b, float *y) {  // d, dmin, scales[12], qs[128]
     const float d = f16(b), min = f16(b + 2);
     const uint8_t *scales = b + 4, *q = b + 16;
     int is = 0;
-    uint8_t sc, m;
+    int sc, m;
     for (int j = 0; j < QK_K; j += 64) {
-        scale_min_k4(is + 0, scales, &sc, &m);
+        ck_scale_min_k4(is + 0, scales, &sc, &m);
         const float d1 = d * sc, m1 = min * m;
-        scale_min_k4(is + 1, scales, &sc, &m);
+        ck_scale_min_k4(is + 1, scales, &sc, &m);
         const float d2 = d * sc, m2 = min * m;
         for (int l = 0; l < 32; ++l) *y++ = d1 * (float)(q[l] & 0xF) - m1;
         for (int l = 0; l < 32; ++l) *y++ = d2 * (float)(q[l] >> 4) - m2;
@@ -139,11 +130,12 @@ static void deq_q5_K(const uint8_t *b, float *y) {  // d, dmin, scales[12], qh[3
     const float d = f16(b), min = f16(b + 2);
     const uint8_t *scales = b + 4, *qh = b + 16, *ql = b + 48;
     int is = 0;
-    uint8_t sc, m, u1 = 1, u2 = 2;
+    int sc, m;
+    uint8_t u1 = 1, u2 = 2;
     for (int j = 0; j < QK_K; j += 64) {
-        scale_min_k4(is + 0, scales, &sc, &m);
+        ck_scale_min_k4(is + 0, scales, &sc, &m);
         const float d1 = d * sc, m1 = min * m;
-        scale_min_k4(is + 1, scales, &sc, &m);
+        ck_scale_min_k4(is + 1, scales, &sc, &m);
         const float d2 = d * sc, m2 = min * m;
         for (int l = 0; l < 32; ++l) *y++ = d1 * (float)((ql[l] & 0xF) + (qh[l] & u1 ? 16 : 0)) - m1;
         for (int l = 0; l < 32; ++l) *y++ = d2 * (float)((ql[l] >> 4) + (qh[l] & u2 ? 16 : 0)) - m2;

@@ -1,4 +1,5 @@
 #include "CKernels.h"
+#include "ck_internal.h"
 #include <math.h>
 #include <string.h>
 
@@ -177,10 +178,6 @@ static float dot_q8_0(const uint8_t *w, const uint8_t *a, int64_t nb) {
 static inline float q8k_d(const uint8_t *a) { float d; memcpy(&d, a, 4); return d; }
 static inline int q8k_bsum(const uint8_t *a, int g) { int16_t s; memcpy(&s, a + 260 + 2 * g, 2); return s; }
 
-static inline void scale_min_k4(int j, const uint8_t *q, int *d, int *m) {
-    if (j < 4) { *d = q[j] & 63; *m = q[j + 4] & 63; }
-    else { *d = (q[j + 4] & 0xF) | ((q[j - 4] >> 6) << 4); *m = (q[j + 4] >> 4) | ((q[j] >> 6) << 4); }
-}
 
 static float dot_q2_K(const uint8_t *w, const uint8_t *a, int64_t nb) {
     float sumf = 0;
@@ -253,7 +250,7 @@ static float dot_q45_K(const uint8_t *w, const uint8_t *a, int64_t nb, int five)
         int isum = 0, summs = 0;
         for (int j = 0; j < 8; j++) {
             int sc, mn;
-            scale_min_k4(j, scales, &sc, &mn);
+            ck_scale_min_k4(j, scales, &sc, &mn);
             summs += mn * (q8k_bsum(a, 2 * j) + q8k_bsum(a, 2 * j + 1));
             const int hi = j & 1;
             const uint8_t *qq = q + (j / 2) * 32;

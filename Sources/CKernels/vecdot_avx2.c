@@ -1,4 +1,5 @@
 #include "CKernels.h"
+#include "ck_internal.h"
 #include <string.h>
 
 // AVX2 dot products of one weight row with up to four activation rows at once: each weight
@@ -106,10 +107,6 @@ Q32(dot_q5_0, 6)
 Q32(dot_q5_1, 7)
 Q32(dot_q8_0, 8)
 
-static inline void scale_min_k4(int j, const uint8_t *q, int *d, int *m) {
-    if (j < 4) { *d = q[j] & 63; *m = q[j + 4] & 63; }
-    else { *d = (q[j + 4] & 0xF) | ((q[j - 4] >> 6) << 4); *m = (q[j + 4] >> 4) | ((q[j] >> 6) << 4); }
-}
 
 AVX2 static inline __attribute__((always_inline)) void dot_q4_K_n(const uint8_t *w, const uint8_t **a, const int nt, int64_t nb, float *out) {
     __m256 acc[NTMAX];
@@ -118,7 +115,7 @@ AVX2 static inline __attribute__((always_inline)) void dot_q4_K_n(const uint8_t 
     const __m256i m4 = _mm256_set1_epi8(0x0F);
     for (int64_t i = 0; i < nb; i++, w += 144) {
         int sc[8], mn[8];
-        for (int j = 0; j < 8; j++) scale_min_k4(j, w + 4, &sc[j], &mn[j]);
+        for (int j = 0; j < 8; j++) ck_scale_min_k4(j, w + 4, &sc[j], &mn[j]);
         __m256i q4l[4], q4h[4];
         for (int j = 0; j < 4; j++) {
             const __m256i bits = _mm256_loadu_si256((const __m256i *)(w + 16 + 32 * j));
