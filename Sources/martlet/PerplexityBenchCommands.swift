@@ -101,14 +101,18 @@ struct Bench: ParsableCommand {
             results.append(("tg\(n)", mean(rates), stddev(rates)))
         }
         let threadCount = threads ?? ProcessInfo.processInfo.activeProcessorCount
+        // Anonymous resident memory is everything but the mapped weights; less the KV pool,
+        // it is what the runtime itself holds (activations, scratch, vocabulary).
+        let anonMB = Double(residentAnonymousKiB()) / 1024 - Double(kv.bytes) / 1_048_576
         if json {
-            let items = results.map { "{\"test\": \"\($0.0)\", \"t/s\": \(String(format: "%.2f", $0.1)), \"stddev\": \(String(format: "%.2f", $0.2)), \"threads\": \(threadCount)}" }
+            let items = results.map { "{\"test\": \"\($0.0)\", \"t/s\": \(String(format: "%.2f", $0.1)), \"stddev\": \(String(format: "%.2f", $0.2)), \"threads\": \(threadCount), \"rss_beyond_weights_and_kv_mib\": \(String(format: "%.1f", anonMB))}" }
             print("[" + items.joined(separator: ", ") + "]")
         } else {
             print("| model | threads | test | t/s |\n|---|---|---|---|")
             for (test, rate, sd) in results {
                 print("| \(m.config.name ?? model) | \(threadCount) | \(test) | \(String(format: "%.2f ± %.2f", rate, sd)) |")
             }
+            print("resident memory beyond the mapped weights and the KV pool: \(String(format: "%.1f", anonMB)) MiB")
         }
     }
 
@@ -117,4 +121,13 @@ struct Bench: ParsableCommand {
         let m = mean(x)
         return (x.reduce(0) { $0 + ($1 - m) * ($1 - m) } / Double(max(x.count - 1, 1))).squareRoot()
     }
+}
+
+/// RssAnon of this process in KiB, from /proc/self/status (0 where there is no /proc).
+func residentAnonymousKiB() -> Int {
+    guard let status = try? String(contentsOfFile: "/proc/self/status", encoding: .utf8) else { return 0 }
+    for line in status.split(separator: "\n") where line.hasPrefix("RssAnon:") {
+        return Int(line.split(separator: " ", omittingEmptySubsequences: true)[1]) ?? 0
+    }
+    return 0
 }
