@@ -342,7 +342,8 @@ float ck_vec_dot(uint32_t wtype, const void *wp, const void *ap, int64_t n) {
     }
 }
 
-int ck_vec_dot_avx2(uint32_t wtype, const void *w, const void **a, int nt, int64_t n, float *out);
+int ck_matmul_avx2(uint32_t wtype, const void *w, size_t row_bytes, const void **a, int nt, int64_t n,
+                   float *y, int64_t ldy, int64_t r0, int64_t r1);
 
 static int use_avx2(void) {
     const uint32_t need = CK_CPU_AVX2 | CK_CPU_FMA | CK_CPU_F16C;
@@ -352,7 +353,7 @@ static int use_avx2(void) {
 float ck_vec_dot_fast(uint32_t wtype, const void *w, const void *a, int64_t n) {
     float out;
     const void *rows[1] = {a};
-    if (use_avx2() && ck_vec_dot_avx2(wtype, w, rows, 1, n, &out)) return out;
+    if (use_avx2() && ck_matmul_avx2(wtype, w, 0, rows, 1, n, &out, 1, 0, 1)) return out;
     return ck_vec_dot(wtype, w, a, n);
 }
 
@@ -360,22 +361,20 @@ int ck_matmul_q(uint32_t wtype, const void *w, size_t w_row_bytes, int64_t n,
                 const void *a, size_t a_row_bytes, int64_t nt, float *y, int64_t ldy, int64_t r0, int64_t r1) {
     if (ck_vec_dot_type(wtype) < 0) return -1;
     const uint8_t *wb = (const uint8_t *)w, *ab = (const uint8_t *)a;
-    const int avx2 = use_avx2();
+    if (use_avx2()) {
+        // Groups of up to four activation rows share one unpacking of each weight row.
+        int handled = 1;
+        for (int64_t t = 0; t < nt && handled; t += 4) {
+            const int g = nt - t < 4 ? (int)(nt - t) : 4;
+            const void *rows[4];
+            for (int k = 0; k < g; k++) rows[k] = ab + (size_t)(t + k) * a_row_bytes;
+            handled = ck_matmul_avx2(wtype, w, w_row_bytes, rows, g, n, y + t * ldy, ldy, r0, r1);
+        }
+        if (handled) return 0;
+    }
     for (int64_t r = r0; r < r1; r++) {
         const uint8_t *row = wb + (size_t)r * w_row_bytes;
-        int64_t t = 0;
-        if (avx2) {
-            // Groups of up to four activation rows share one unpacking of the weight row.
-            for (; t < nt; t += 4) {
-                const int g = nt - t < 4 ? (int)(nt - t) : 4;
-                const void *rows[4];
-                float out[4];
-                for (int k = 0; k < g; k++) rows[k] = ab + (size_t)(t + k) * a_row_bytes;
-                if (!ck_vec_dot_avx2(wtype, row, rows, g, n, out)) break;
-                for (int k = 0; k < g; k++) y[(t + k) * ldy + r] = out[k];
-            }
-        }
-        for (; t < nt; t++) y[t * ldy + r] = ck_vec_dot(wtype, row, ab + (size_t)t * a_row_bytes, n);
+        for (int64_t t = 0; t < nt; t++) y[t * ldy + r] = ck_vec_dot(wtype, row, ab + (size_t)t * a_row_bytes, n);
     }
     return 0;
 }

@@ -93,14 +93,28 @@ AVX2 static inline __attribute__((always_inline)) void dot_q32(const uint32_t ty
 
 // One instance per type and per group size, so every loop over the group unrolls and the
 // accumulators stay in registers.
-#define Q32(name, t) AVX2 static void name(const uint8_t *w, const uint8_t **a, int nt, int64_t nb, float *out) { \
+// A row loop per type and group size: rows [r0, r1) of W against `nt` (≤ 4) activation rows,
+// so no dispatch happens per row.
+#define ROWS(inner, nt_) for (int64_t r = r0; r < r1; r++) { \
+        float o[NTMAX]; \
+        inner(w + (size_t)r * row_bytes, a, nt_, nb, o); \
+        for (int k = 0; k < nt_; k++) y[k * ldy + r] = o[k]; \
+    }
+#define Q32(name, t) AVX2 static void name(const uint8_t *w, size_t row_bytes, const uint8_t **a, int nt, int64_t nb, \
+                                           float *y, int64_t ldy, int64_t r0, int64_t r1) { \
     switch (nt) { \
-    case 1: dot_q32(t, w, a, 1, nb, out); break; \
-    case 2: dot_q32(t, w, a, 2, nb, out); break; \
-    case 3: dot_q32(t, w, a, 3, nb, out); break; \
-    default: dot_q32(t, w, a, 4, nb, out); break; \
+    case 1: ROWS(dot_q32_ ## t, 1) break; \
+    case 2: ROWS(dot_q32_ ## t, 2) break; \
+    case 3: ROWS(dot_q32_ ## t, 3) break; \
+    default: ROWS(dot_q32_ ## t, 4) break; \
     } \
 }
+#define Q32_INNER(t) AVX2 static inline __attribute__((always_inline)) void dot_q32_ ## t(const uint8_t *w, const uint8_t **a, const int nt, int64_t nb, float *out) { dot_q32(t, w, a, nt, nb, out); }
+Q32_INNER(2)
+Q32_INNER(3)
+Q32_INNER(6)
+Q32_INNER(7)
+Q32_INNER(8)
 Q32(dot_q4_0, 2)
 Q32(dot_q4_1, 3)
 Q32(dot_q5_0, 6)
@@ -184,35 +198,39 @@ AVX2 static inline __attribute__((always_inline)) void dot_q6_K_n(const uint8_t 
     for (int t = 0; t < nt; t++) out[t] = hsum(acc[t]);
 }
 
-#define KQ(name, inner) AVX2 static void name(const uint8_t *w, const uint8_t **a, int nt, int64_t nb, float *out) { \
+#define KQ(name, inner) AVX2 static void name(const uint8_t *w, size_t row_bytes, const uint8_t **a, int nt, int64_t nb, \
+                                              float *y, int64_t ldy, int64_t r0, int64_t r1) { \
     switch (nt) { \
-    case 1: inner(w, a, 1, nb, out); break; \
-    case 2: inner(w, a, 2, nb, out); break; \
-    case 3: inner(w, a, 3, nb, out); break; \
-    default: inner(w, a, 4, nb, out); break; \
+    case 1: ROWS(inner, 1) break; \
+    case 2: ROWS(inner, 2) break; \
+    case 3: ROWS(inner, 3) break; \
+    default: ROWS(inner, 4) break; \
     } \
 }
 KQ(dot_q4_K, dot_q4_K_n)
 KQ(dot_q6_K, dot_q6_K_n)
 
-// Returns 1 when an AVX2 kernel handled the type.
-int ck_vec_dot_avx2(uint32_t wtype, const void *w, const void **a, int nt, int64_t n, float *out) {
+// Rows [r0, r1) of W against `nt` (≤ 4) activation rows, y[k * ldy + r]. Returns 1 when an
+// AVX2 kernel handled the type.
+int ck_matmul_avx2(uint32_t wtype, const void *w, size_t row_bytes, const void **a, int nt, int64_t n,
+                   float *y, int64_t ldy, int64_t r0, int64_t r1) {
     const uint8_t *wb = (const uint8_t *)w;
     const uint8_t **ab = (const uint8_t **)a;
     switch (wtype) {
-    case 2: dot_q4_0(wb, ab, nt, n / 32, out); return 1;
-    case 3: dot_q4_1(wb, ab, nt, n / 32, out); return 1;
-    case 6: dot_q5_0(wb, ab, nt, n / 32, out); return 1;
-    case 7: dot_q5_1(wb, ab, nt, n / 32, out); return 1;
-    case 8: dot_q8_0(wb, ab, nt, n / 32, out); return 1;
-    case 12: dot_q4_K(wb, ab, nt, n / 256, out); return 1;
-    case 14: dot_q6_K(wb, ab, nt, n / 256, out); return 1;
+    case 2: dot_q4_0(wb, row_bytes, ab, nt, n / 32, y, ldy, r0, r1); return 1;
+    case 3: dot_q4_1(wb, row_bytes, ab, nt, n / 32, y, ldy, r0, r1); return 1;
+    case 6: dot_q5_0(wb, row_bytes, ab, nt, n / 32, y, ldy, r0, r1); return 1;
+    case 7: dot_q5_1(wb, row_bytes, ab, nt, n / 32, y, ldy, r0, r1); return 1;
+    case 8: dot_q8_0(wb, row_bytes, ab, nt, n / 32, y, ldy, r0, r1); return 1;
+    case 12: dot_q4_K(wb, row_bytes, ab, nt, n / 256, y, ldy, r0, r1); return 1;
+    case 14: dot_q6_K(wb, row_bytes, ab, nt, n / 256, y, ldy, r0, r1); return 1;
     default: return 0;
     }
 }
 #else
-int ck_vec_dot_avx2(uint32_t wtype, const void *w, const void **a, int nt, int64_t n, float *out) {
-    (void)wtype; (void)w; (void)a; (void)nt; (void)n; (void)out;
+int ck_matmul_avx2(uint32_t wtype, const void *w, size_t row_bytes, const void **a, int nt, int64_t n,
+                   float *y, int64_t ldy, int64_t r0, int64_t r1) {
+    (void)wtype; (void)w; (void)row_bytes; (void)a; (void)nt; (void)n; (void)y; (void)ldy; (void)r0; (void)r1;
     return 0;
 }
 #endif
