@@ -123,3 +123,40 @@ void ck_attend_head(const float *q, int64_t head_dim, float scale,
         for (int64_t d = 0; d < head_dim; d++) out[d] += p * row[d];
     }
 }
+
+void ck_attend_group(const float *q, int64_t groups, int64_t head_dim, int64_t head_dim_v, float scale,
+                     const uint16_t *k_base, const uint16_t *v_base,
+                     const int32_t *block_table, int64_t block_size, int64_t block_stride, int64_t row_stride,
+                     int64_t first, int64_t last, float *scores, float *out) {
+    float row[1024], maxv[256], inv[256];
+    const int64_t n = last + 1;
+    for (int64_t g = 0; g < groups; g++) maxv[g] = -INFINITY;
+    for (int64_t j = first; j <= last; j++) {
+        const int64_t blk = block_table[j / block_size], slot = j % block_size;
+        ck_fp16_to_fp32_row(k_base + blk * block_stride + slot * row_stride, row, head_dim);
+        for (int64_t g = 0; g < groups; g++) {
+            const float s = ck_dot_f32(q + g * head_dim, row, head_dim) * scale;
+            scores[g * n + j] = s;
+            if (s > maxv[g]) maxv[g] = s;
+        }
+    }
+    for (int64_t g = 0; g < groups; g++) {
+        float sum = 0;
+        float *sg = scores + g * n;
+        for (int64_t j = first; j <= last; j++) {
+            sg[j] = expf(sg[j] - maxv[g]);
+            sum += sg[j];
+        }
+        inv[g] = 1.0f / sum;
+    }
+    memset(out, 0, (size_t)(groups * head_dim_v) * sizeof(float));
+    for (int64_t j = first; j <= last; j++) {
+        const int64_t blk = block_table[j / block_size], slot = j % block_size;
+        ck_fp16_to_fp32_row(v_base + blk * block_stride + slot * row_stride, row, head_dim_v);
+        for (int64_t g = 0; g < groups; g++) {
+            const float p = scores[g * n + j] * inv[g];
+            float *o = out + g * head_dim_v;
+            for (int64_t d = 0; d < head_dim_v; d++) o[d] += p * row[d];
+        }
+    }
+}

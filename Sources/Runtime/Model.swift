@@ -71,7 +71,7 @@ public final class Model: @unchecked Sendable {
         rowWidth = max(c.nEmbd, c.nFF, oDim, qDim)
         parts = max(pool.threads, 1) * 4
         rowScratch = buffer(parts * rowWidth)
-        scoreScratch = buffer(parts * self.maxContext)
+        scoreScratch = buffer(parts * self.maxContext * max(1, c.nHead / c.nHeadKV))
         logits = buffer(logitRowsPerPass * c.nVocab)
         let qBytes = maxBatchTokens * max(c.nEmbd, c.nFF, oDim, qDim) * 4
         quantizedBytes = qBytes
@@ -138,26 +138,27 @@ public final class Model: @unchecked Sendable {
                     ck_fp32_to_fp16_row(vt, kv.base(block: block, layer: il, kv: 1) + slot * kv.rowElements, Int64(vDim))
                 }
             }
-            // One (token, head) pair per unit of work.
+            // One (token, KV head) pair per unit of work: the query heads sharing a KV head
+            // read each of its rows once.
             let scale = 1 / Float(hd).squareRoot()
             let groups = c.nHead / c.nHeadKV
             let window = swa ? c.slidingWindow : nil
-            let units = n * c.nHead
+            let units = n * c.nHeadKV
             let perPart = (units + parts - 1) / parts
+            let scoreStride = self.maxContext * groups
             pool.run(parts) { part in
-                let scores = self.scoreScratch + part * self.maxContext
+                let scores = self.scoreScratch + part * scoreStride
                 let u0 = min(units, part * perPart), u1 = min(units, u0 + perPart)
                 for u in u0..<u1 {
-                    let it = u / c.nHead, ih = u % c.nHead
+                    let it = u / c.nHeadKV, kvh = u % c.nHeadKV
                     let entry = batch[it]
-                    let kvh = ih / groups
                     let last = entry.position
                     let first = window.map { max(0, last - $0 + 1) } ?? 0
                     blockTables[entry.sequence].withUnsafeBufferPointer { table in
-                        ck_attend_head(q + it * qDim + ih * hd, Int64(hd), scale,
-                                       kv.base(block: 0, layer: il, kv: 0) + kvh * hd, kv.base(block: 0, layer: il, kv: 1) + kvh * hdv,
-                                       table.baseAddress, Int64(kv.blockSize), Int64(kv.blockStride), Int64(kv.rowElements),
-                                       Int64(first), Int64(last), scores, attn + it * oDim + ih * hdv)
+                        ck_attend_group(q + it * qDim + kvh * groups * hd, Int64(groups), Int64(hd), Int64(hdv), scale,
+                                        kv.base(block: 0, layer: il, kv: 0) + kvh * hd, kv.base(block: 0, layer: il, kv: 1) + kvh * hdv,
+                                        table.baseAddress, Int64(kv.blockSize), Int64(kv.blockStride), Int64(kv.rowElements),
+                                        Int64(first), Int64(last), scores, attn + it * oDim + kvh * groups * hdv)
                     }
                 }
             }

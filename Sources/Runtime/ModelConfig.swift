@@ -44,6 +44,8 @@ public struct ModelConfig: Equatable, Sendable {
         public static let maxFF = 1 << 18
         public static let maxHeads = 1024
         public static let maxHeadDim = 1024
+        /// Query heads per KV head (the attention kernel's per-group buffers hold 256).
+        public static let maxGroups = 256
         public static let maxContext = 1 << 24
         public static let maxVocab = 1 << 21
     }
@@ -93,6 +95,10 @@ public struct ModelConfig: Equatable, Sendable {
         nFF = try int("feed_forward_length", in: 1...Limits.maxFF)
         nHead = try int("attention.head_count", in: 1...Limits.maxHeads)
         nHeadKV = try int("attention.head_count_kv", default: nHead, in: 1...nHead)
+        guard nHead / nHeadKV <= Limits.maxGroups else {
+            throw .invalidHyperparameter(key: p + "attention.head_count_kv", value: "\(nHeadKV)",
+                                         expected: "at least attention.head_count / \(Limits.maxGroups)", file: path)
+        }
         guard nHead % nHeadKV == 0 else {
             throw .invalidHyperparameter(key: p + "attention.head_count_kv", value: "\(nHeadKV)",
                                          expected: "a divisor of attention.head_count (\(nHead))", file: path)

@@ -95,6 +95,15 @@ void ck_attend_head(const float *q, int64_t head_dim, float scale,
                     const int32_t *block_table, int64_t block_size, int64_t block_stride, int64_t row_stride,
                     int64_t first, int64_t last, float *scores, float *out);
 
+/// The `groups` query heads that share one KV head (grouped-query attention), at q, q +
+/// head_dim, …, writing out, out + head_dim_v, …: each key and value row is converted from F16
+/// once for the group. Each head's result is bit-identical to ck_attend_head's.
+/// `scores` needs groups * (last + 1) floats.
+void ck_attend_group(const float *q, int64_t groups, int64_t head_dim, int64_t head_dim_v, float scale,
+                     const uint16_t *k_base, const uint16_t *v_base,
+                     const int32_t *block_table, int64_t block_size, int64_t block_stride, int64_t row_stride,
+                     int64_t first, int64_t last, float *scores, float *out);
+
 #ifdef __cplusplus
 }
 #endif
