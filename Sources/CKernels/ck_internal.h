@@ -2,6 +2,7 @@
 #define CK_INTERNAL_H
 // Helpers shared by the kernel files (not part of the public header).
 #include <stdint.h>
+#include <string.h>
 
 // The 6-bit scale and min of sub-block j of a Q4_K/Q5_K block (ggml: get_scale_min_k4).
 static inline void ck_scale_min_k4(int j, const uint8_t *q, int *d, int *m) {
@@ -12,5 +13,19 @@ static inline void ck_scale_min_k4(int j, const uint8_t *q, int *d, int *m) {
         *d = (q[j + 4] & 0xF) | ((q[j - 4] >> 6) << 4);
         *m = (q[j + 4] >> 4) | ((q[j] >> 6) << 4);
     }
+}
+
+// The sixteen 6-bit scales of a Q3_K block (stored in 12 bytes), unpacked to int8 with the
+// +32 bias still applied (ggml: the kmask shuffle in dequantize_row_q3_K).
+static inline void ck_q3_K_scales(const uint8_t *packed12, int8_t scales[16]) {
+    const uint32_t kmask1 = 0x03030303, kmask2 = 0x0f0f0f0f;
+    uint32_t aux[4];
+    memcpy(aux, packed12, 12);
+    const uint32_t tmp = aux[2];
+    aux[2] = ((aux[0] >> 4) & kmask2) | (((tmp >> 4) & kmask1) << 4);
+    aux[3] = ((aux[1] >> 4) & kmask2) | (((tmp >> 6) & kmask1) << 4);
+    aux[0] = (aux[0] & kmask2) | (((tmp >> 0) & kmask1) << 4);
+    aux[1] = (aux[1] & kmask2) | (((tmp >> 2) & kmask1) << 4);
+    memcpy(scales, aux, 16);
 }
 #endif

@@ -82,17 +82,10 @@ static void deq_q2_K(const uint8_t *b, float *y) {  // scales[16], qs[64], d, dm
 }
 
 static void deq_q3_K(const uint8_t *b, float *y) {  // hmask[32], qs[64], scales[12], d
-    const uint32_t kmask1 = 0x03030303, kmask2 = 0x0f0f0f0f;
     const uint8_t *hm = b, *q = b + 32;
     const float d_all = f16(b + 108);
-    uint32_t aux[4];
-    memcpy(aux, b + 96, 12);
-    const uint32_t tmp = aux[2];
-    aux[2] = ((aux[0] >> 4) & kmask2) | (((tmp >> 4) & kmask1) << 4);
-    aux[3] = ((aux[1] >> 4) & kmask2) | (((tmp >> 6) & kmask1) << 4);
-    aux[0] = (aux[0] & kmask2) | (((tmp >> 0) & kmask1) << 4);
-    aux[1] = (aux[1] & kmask2) | (((tmp >> 2) & kmask1) << 4);
-    const int8_t *scales = (const int8_t *)aux;
+    int8_t scales[16];
+    ck_q3_K_scales(b + 96, scales);
     int is = 0;
     uint8_t m = 1;
     for (int n = 0; n < QK_K; n += 128) {

@@ -96,34 +96,6 @@ void ck_geglu(const float *g, const float *u, float *out, int64_t n) {
     }
 }
 
-void ck_attend_head(const float *q, int64_t head_dim, float scale,
-                    const uint16_t *k_base, const uint16_t *v_base,
-                    const int32_t *block_table, int64_t block_size, int64_t block_stride, int64_t row_stride,
-                    int64_t first, int64_t last, float *scores, float *out) {
-    float row[1024];
-    float maxv = -INFINITY;
-    for (int64_t j = first; j <= last; j++) {
-        const int64_t blk = block_table[j / block_size], slot = j % block_size;
-        ck_fp16_to_fp32_row(k_base + blk * block_stride + slot * row_stride, row, head_dim);
-        const float s = ck_dot_f32(q, row, head_dim) * scale;
-        scores[j] = s;
-        if (s > maxv) maxv = s;
-    }
-    float sum = 0;
-    for (int64_t j = first; j <= last; j++) {
-        scores[j] = expf(scores[j] - maxv);
-        sum += scores[j];
-    }
-    const float inv = 1.0f / sum;
-    memset(out, 0, (size_t)head_dim * sizeof(float));
-    for (int64_t j = first; j <= last; j++) {
-        const int64_t blk = block_table[j / block_size], slot = j % block_size;
-        ck_fp16_to_fp32_row(v_base + blk * block_stride + slot * row_stride, row, head_dim);
-        const float p = scores[j] * inv;
-        for (int64_t d = 0; d < head_dim; d++) out[d] += p * row[d];
-    }
-}
-
 void ck_attend_group(const float *q, int64_t groups, int64_t head_dim, int64_t head_dim_v, float scale,
                      const uint16_t *k_base, const uint16_t *v_base,
                      const int32_t *block_table, int64_t block_size, int64_t block_stride, int64_t row_stride,

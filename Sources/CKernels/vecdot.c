@@ -206,19 +206,12 @@ static float dot_q2_K(const uint8_t *w, const uint8_t *a, int64_t nb) {
 }
 
 static float dot_q3_K(const uint8_t *w, const uint8_t *a, int64_t nb) {
-    const uint32_t kmask1 = 0x03030303, kmask2 = 0x0f0f0f0f;
     float sumf = 0;
     for (int64_t i = 0; i < nb; i++, w += 110, a += 292) {
         const uint8_t *hm = w, *q3 = w + 32;
         const int8_t *q8 = (const int8_t *)(a + 4);
-        uint32_t aux[4];
-        memcpy(aux, w + 96, 12);
-        const uint32_t tmp = aux[2];
-        aux[2] = ((aux[0] >> 4) & kmask2) | (((tmp >> 4) & kmask1) << 4);
-        aux[3] = ((aux[1] >> 4) & kmask2) | (((tmp >> 6) & kmask1) << 4);
-        aux[0] = (aux[0] & kmask2) | (((tmp >> 0) & kmask1) << 4);
-        aux[1] = (aux[1] & kmask2) | (((tmp >> 2) & kmask1) << 4);
-        const int8_t *scales = (const int8_t *)aux;
+        int8_t scales[16];
+        ck_q3_K_scales(w + 96, scales);
         int isum = 0, is = 0;
         uint8_t m = 1;
         for (int n = 0; n < 256; n += 128) {

@@ -86,19 +86,13 @@ void ck_rope(float *x, int64_t head_dim, int64_t n_rot, int64_t pos, float freq_
 void ck_swiglu(const float *g, const float *u, float *out, int64_t n);
 void ck_geglu(const float *g, const float *u, float *out, int64_t n);
 
-/// One query head attending over a sequence's cached keys and values, stored as F16 in
-/// paged blocks: position j lives in block block_table[j / block_size], slot j % block_size,
-/// at k_base + block * block_stride + slot * row_stride (values likewise from v_base).
-/// Positions [first, last] are attended. `scores` needs last + 1 floats.
-void ck_attend_head(const float *q, int64_t head_dim, float scale,
-                    const uint16_t *k_base, const uint16_t *v_base,
-                    const int32_t *block_table, int64_t block_size, int64_t block_stride, int64_t row_stride,
-                    int64_t first, int64_t last, float *scores, float *out);
-
 /// The `groups` query heads that share one KV head (grouped-query attention), at q, q +
-/// head_dim, …, writing out, out + head_dim_v, …: each key and value row is converted from F16
-/// once for the group. Each head's result is bit-identical to ck_attend_head's.
-/// `scores` needs groups * (last + 1) floats.
+/// head_dim, …, attending over a sequence's cached keys and values, stored as F16 in paged
+/// blocks: position j lives in block block_table[j / block_size], slot j % block_size, at
+/// k_base + block * block_stride + slot * row_stride (values likewise from v_base). Positions
+/// [first, last] are attended; each key and value row is converted once for the group, and
+/// each head's result is computed in the same order whatever the group. Writes out, out +
+/// head_dim_v, …; `scores` needs groups * (last + 1) floats.
 void ck_attend_group(const float *q, int64_t groups, int64_t head_dim, int64_t head_dim_v, float scale,
                      const uint16_t *k_base, const uint16_t *v_base,
                      const int32_t *block_table, int64_t block_size, int64_t block_stride, int64_t row_stride,
