@@ -46,20 +46,3 @@ float ck_dot_f32(const float *a, const float *b, int64_t n) {
 #endif
     return dot_scalar(a, b, n);
 }
-
-int ck_matmul_rows(uint32_t type, const void *w, size_t row_bytes, int64_t n,
-                   const float *x, int64_t nt, float *y, int64_t ldy,
-                   int64_t r0, int64_t r1, float *scratch) {
-    const uint8_t *base = (const uint8_t *)w;
-    for (int64_t r = r0; r < r1; r++) {
-        const float *row;
-        if (type == 0) {
-            row = (const float *)(base + (size_t)r * row_bytes);
-        } else {
-            if (ck_dequantize_row(type, base + (size_t)r * row_bytes, scratch, n) != 0) return -1;
-            row = scratch;
-        }
-        for (int64_t t = 0; t < nt; t++) y[t * ldy + r] = ck_dot_f32(row, x + t * n, n);
-    }
-    return 0;
-}

@@ -34,10 +34,8 @@ public final class Model: @unchecked Sendable {
 
     // Activations, [maxBatchTokens, width] each.
     private let x, h, q, k, v, attn, gate, up: UnsafeMutablePointer<Float>
-    // Per-part scratch: a dequantized weight row, and attention scores.
-    private let rowScratch: UnsafeMutablePointer<Float>
+    // Per-part scratch for attention scores.
     private let scoreScratch: UnsafeMutablePointer<Float>
-    private let rowWidth: Int
     private let parts: Int
     /// Logit rows computed at a time.
     public let logitRowsPerPass = 8
@@ -68,9 +66,7 @@ public final class Model: @unchecked Sendable {
         attn = buffer(maxBatchTokens * oDim)
         gate = buffer(maxBatchTokens * c.nFF)
         up = buffer(maxBatchTokens * c.nFF)
-        rowWidth = max(c.nEmbd, c.nFF, oDim, qDim)
         parts = max(pool.threads, 1) * 4
-        rowScratch = buffer(parts * rowWidth)
         scoreScratch = buffer(parts * self.maxContext * max(1, c.nHead / c.nHeadKV))
         logits = buffer(logitRowsPerPass * c.nVocab)
         let qBytes = maxBatchTokens * max(c.nEmbd, c.nFF, oDim, qDim) * 4
@@ -79,7 +75,7 @@ public final class Model: @unchecked Sendable {
     }
 
     deinit {
-        for p in [x, h, q, k, v, attn, gate, up, rowScratch, scoreScratch, logits] { p.deallocate() }
+        for p in [x, h, q, k, v, attn, gate, up, scoreScratch, logits] { p.deallocate() }
         for p in quantized { p.deallocate() }
     }
 

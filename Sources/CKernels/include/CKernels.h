@@ -42,12 +42,6 @@ int ck_dequantize_row(uint32_t type, const void *src, float *dst, int64_t n);
 /// always give the same bits, whatever the caller's batch, so results are batch-invariant.
 float ck_dot_f32(const float *a, const float *b, int64_t n);
 
-/// y[t * ldy + r] = dot(dequant(W row r), x[t * n ..]) for rows [r0, r1) and tokens [0, nt):
-/// each weight row is dequantized once into `scratch` (n floats) and reused for every token.
-int ck_matmul_rows(uint32_t type, const void *w, size_t row_bytes, int64_t n,
-                   const float *x, int64_t nt, float *y, int64_t ldy,
-                   int64_t r0, int64_t r1, float *scratch);
-
 /// The activation format ggml pairs with a weight type for its dot products (ggml
 /// `vec_dot_type`): Q8_0 for Q4_0/Q5_0/Q8_0, Q8_1 for Q4_1/Q5_1, Q8_K for the k-quants, F16,
 /// BF16 or F32 for those. Returns a ggml type number, or -1 for an unsupported weight type.
