@@ -33,8 +33,11 @@ enum Builtins {
             default: throw interp.fail("range expected 1 to 3 arguments, got \(ints.count)")
             }
             guard step != 0 else { throw interp.fail("range() arg 3 must not be zero") }
-            let count = step > 0 ? max(0, (stop - start + step - 1) / step) : max(0, (start - stop - step - 1) / -step)
+            // In Double: hostile bounds (Int.min...Int.max) must not overflow while counting.
+            let span = step > 0 ? Double(stop) - Double(start) : Double(start) - Double(stop)
+            let count = Int(max(0, min(Double(Int32.max), (span / abs(Double(step))).rounded(.up))))
             guard count <= interp.limits.maxIterations else { throw interp.fail("range of \(count) items is too large") }
+            guard count == 0 || abs(Double(start) + Double(count - 1) * Double(step)) < 9e18 else { throw interp.fail("range overflows 64-bit integers") }
             return .list((0..<count).map { .int(start + $0 * step) })
         }),
         "dict": .callable(Callable(name: "dict") { (args, kwargs, _) throws(TemplateError) in
@@ -117,6 +120,10 @@ enum Builtins {
         default: return nil
         }
     }
+
+    /// Python's int(float) (truncation), or nil where Python raises (NaN, infinity) or the value
+    /// does not fit in 64 bits (Python's ints are unbounded; ours are not).
+    static func pyInt(_ d: Double) -> Int? { d.isFinite ? Int(exactly: d.rounded(.towardZero)) : nil }
 
     static func integer(_ v: Value) -> Int? {
         switch v {
@@ -220,7 +227,8 @@ enum Builtins {
             case "r": out += repr(v)
             case "d", "i":
                 guard let n = number(v) else { throw interp.fail("%d format: a number is required") }
-                out += String(Int(n))
+                guard let i = pyInt(n) else { throw interp.fail("%d format: \(n) is not a finite integer") }
+                out += String(i)
             case "f": out += String(format: "%f", number(v) ?? 0)
             default: throw interp.fail("unsupported format character '\(conv)'")
             }

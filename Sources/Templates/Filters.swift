@@ -25,7 +25,7 @@ extension Builtins {
         case "trim", "strip":
             var chars: Set<Unicode.Scalar>?
             if case .string(let c)? = arg(0, "chars") { chars = Set(c.string.unicodeScalars) }
-            return .string(try requireString(name).stripped(chars: chars))
+            return .string(requireString(name).stripped(chars: chars))
         case "length", "count":
             switch v {
             case .string(let t): return .int(t.string.count)
@@ -60,12 +60,12 @@ extension Builtins {
             let boolean = arg(1, "boolean")?.truthy ?? false
             if v.isUndefined || (boolean && !v.truthy) { return fallback }
             return v
-        case "upper": let t = try requireString(name); return .string(t.derived(t.string.uppercased()))
-        case "lower": let t = try requireString(name); return .string(t.derived(t.string.lowercased()))
-        case "title": let t = try requireString(name); return .string(t.derived(pyTitle(t.string)))
-        case "capitalize": let t = try requireString(name); return .string(t.derived(pyCapitalize(t.string)))
+        case "upper": let t = requireString(name); return .string(t.derived(t.string.uppercased()))
+        case "lower": let t = requireString(name); return .string(t.derived(t.string.lowercased()))
+        case "title": let t = requireString(name); return .string(t.derived(pyTitle(t.string)))
+        case "capitalize": let t = requireString(name); return .string(t.derived(pyCapitalize(t.string)))
         case "replace":
-            let t = try requireString(name)
+            let t = requireString(name)
             guard case .string(let old)? = arg(0, "old"), case .string(let new)? = arg(1, "new") else {
                 throw interp.fail("replace expects two strings")
             }
@@ -77,9 +77,12 @@ extension Builtins {
         case "int":
             switch v {
             case .int: return v
-            case .float(let d): return .int(d.isFinite ? Int(d) : 0)
+            case .float(let d): return pyInt(d).map { .int($0) } ?? arg(0, "default") ?? .int(0)
             case .bool(let b): return .int(b ? 1 : 0)
-            case .string(let t): return .int(Int(t.string.trimmingCharacters(in: .whitespaces)) ?? Int(Double(t.string) ?? 0))
+            case .string(let t):
+                let s = t.string.trimmingCharacters(in: .whitespaces)
+                if let i = Int(s) { return .int(i) }
+                return Double(s).flatMap(pyInt).map { .int($0) } ?? arg(0, "default") ?? .int(0)
             default: return arg(0, "default") ?? .int(0)
             }
         case "float":
@@ -91,7 +94,9 @@ extension Builtins {
             }
         case "abs":
             switch v {
-            case .int(let i): return .int(abs(i))
+            case .int(let i):
+                guard i != .min else { throw interp.fail("integer overflow in abs") }
+                return .int(abs(i))
             case .float(let d): return .float(abs(d))
             default: throw interp.fail("bad operand type for abs(): '\(v.typeName)'")
             }
@@ -180,10 +185,12 @@ extension Builtins {
             guard case .string(let a)? = args.first else { throw interp.fail("attr expects a name") }
             return try interp.attribute(v, a.string)
         case "indent":
-            let t = try requireString(name)
+            let t = requireString(name)
             var width = "    "
             switch arg(0, "width") {
-            case .int(let n)?: width = String(repeating: " ", count: max(0, n))
+            case .int(let n)?:
+                guard n <= 1 << 16 else { throw interp.fail("indent width \(n) is too large (at most 65536)") }
+                width = String(repeating: " ", count: max(0, n))
             case .string(let s)?: width = s.string
             default: break
             }
@@ -193,10 +200,10 @@ extension Builtins {
             for k in lines.indices where (k > 0 || first) && (blank || !lines[k].isEmpty) { lines[k] = width + lines[k] }
             return .string(t.derived(lines.joined(separator: "\n")))
         case "wordcount":
-            return .int(try requireString(name).string.split(whereSeparator: { $0.isWhitespace }).count)
+            return .int(requireString(name).string.split(whereSeparator: { $0.isWhitespace }).count)
         case "safe", "e", "escape", "forceescape":
             if name == "safe" { return v }
-            let t = try requireString(name)
+            let t = requireString(name)
             var out = ""
             for c in t.string.unicodeScalars {
                 switch c {
@@ -214,15 +221,16 @@ extension Builtins {
             let items = try interp.iterate(v)
             return .list(stride(from: 0, to: items.count, by: n).map { .list(Array(items[$0..<min($0 + n, items.count)])) })
         case "center":
-            let t = try requireString(name)
+            let t = requireString(name)
             var w = 80
             if case .int(let n)? = arg(0, "width") { w = n }
+            guard w <= interp.limits.maxOutputBytes else { throw interp.fail("center width \(w) is too large") }
             let pad = max(0, w - t.string.count)
             let left = pad / 2
             return .string(t.derived(String(repeating: " ", count: left) + t.string + String(repeating: " ", count: pad - left)))
         case "pprint": return .string(Text(repr(v), trusted: !v.containsUntrusted))
         case "truncate":
-            let t = try requireString(name)
+            let t = requireString(name)
             var n = 255
             if case .int(let k)? = arg(0, "length") { n = k }
             return .string(t.derived(t.string.count <= n ? t.string : String(t.string.prefix(max(0, n - 3))) + "..."))

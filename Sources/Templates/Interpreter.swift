@@ -312,7 +312,9 @@ final class Interpreter {
             let v = try eval(x)
             line = l
             switch (op, v) {
-            case ("-", .int(let i)): return .int(-i)
+            case ("-", .int(let i)):
+                guard i != .min else { throw fail("integer overflow in unary -") }
+                return .int(-i)
             case ("-", .float(let d)): return .float(-d)
             case ("+", .int), ("+", .float): return v
             case ("-", .bool(let b)): return .int(b ? -1 : 0)
@@ -419,11 +421,21 @@ final class Interpreter {
             if step > 0 {
                 var i = clamp(try int(a), 0, low: 0, high: count)
                 let end = clamp(try int(b), count, low: 0, high: count)
-                while i < end { out.append(i); i += step }
+                while i < end {
+                    out.append(i)
+                    let (next, overflow) = i.addingReportingOverflow(step)
+                    if overflow { break }
+                    i = next
+                }
             } else {
                 var i = clamp(try int(a), count - 1, low: -1, high: count - 1)
                 let end = clamp(try int(b), -1, low: -1, high: count - 1)
-                while i > end { out.append(i); i += step }
+                while i > end {
+                    out.append(i)
+                    let (next, overflow) = i.addingReportingOverflow(step)
+                    if overflow { break }
+                    i = next
+                }
             }
             return out
         }

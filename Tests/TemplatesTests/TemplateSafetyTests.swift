@@ -97,3 +97,23 @@ import Testing
         #expect(throws: TemplateError.self) { try ChatTemplate(source) }
     }
 }
+
+/// Hostile numbers end in errors or Python's answers, never a trap.
+@Suite struct TemplateNumberSafetyTests {
+    @Test(arguments: [
+        "{{ (-9223372036854775807 - 1) | abs }}", "{{ -(-9223372036854775807 - 1) }}",
+        "{{ range(-9223372036854775807, 9223372036854775807) | length }}",
+        "{{ range(9223372036854775000, 9223372036854775807, 500) | list }}",
+        "{{ 'x' | indent(100000000) }}", "{{ 'x' | center(100000000000) }}", "{{ '%d' % 1e300 }}",
+    ])
+    func refused(_ source: String) {
+        #expect(throws: TemplateError.self) { try ChatTemplate(source).render([:]) }
+    }
+
+    /// Python's answers where they fit in 64 bits; beyond that (`int(1e300)`, which Python's
+    /// unbounded ints can hold) `int` falls back to its default like an unparsable value.
+    @Test func pythonAnswersWithin64Bits() throws {
+        #expect(try ChatTemplate("{{ 1e300 | int }}|{{ '1e300' | int }}|{{ 'x' | int(7) }}|{{ 2.9 | int }}|{{ -2.9 | int }}|{{ [1, 2, 3][::-9223372036854775807] }}").render([:]).string
+                == "0|0|7|2|-2|[3]")
+    }
+}
