@@ -1,4 +1,5 @@
 import GGUF
+import Runtime
 
 /// Random blocks of a type, with scale fields set to moderate half floats so values are finite.
 public func randomBlocks(_ type: GGMLType, blocks: Int, seed: UInt64) -> [UInt8] {
@@ -29,16 +30,5 @@ public func randomBlocks(_ type: GGMLType, blocks: Int, seed: UInt64) -> [UInt8]
     return bytes
 }
 
-/// A small deterministic generator, so failures reproduce.
-public struct SplitMix64: RandomNumberGenerator {
-    var state: UInt64
-    public init(seed: UInt64) { state = seed }
-    public mutating func next() -> UInt64 {
-        state &+= 0x9E37_79B9_7F4A_7C15
-        var z = state
-        z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
-        z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
-        return z ^ (z >> 31)
-    }
-}
-
+/// The runtime's seeded generator, so test failures reproduce.
+public typealias SplitMix64 = Runtime.SplitMix64
