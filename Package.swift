@@ -2,7 +2,7 @@
 import PackageDescription
 
 // Dependencies point one way only (see ../shared/DESIGN.md):
-// CKernels, GGUF ← Tokenization, Templates, Runtime ← martlet. Engine, HTTPServer and OpenAIAPI
+// CKernels, GGUF ← Tokenization, Templates, Runtime ← Engine ← martlet. HTTPServer and OpenAIAPI
 // join as their issues land.
 let package = Package(
     name: "Martlet",
@@ -20,10 +20,11 @@ let package = Package(
         .target(name: "JSON"),
         .target(name: "Templates", dependencies: ["JSON"]),
         .target(name: "Runtime", dependencies: ["CKernels", "GGUF"]),
+        .target(name: "Engine", dependencies: ["Runtime", "Tokenization"]),
         .executableTarget(
             name: "martlet",
             dependencies: [
-                "GGUF", "JSON", "Tokenization", "Templates", "Runtime",
+                "GGUF", "JSON", "Tokenization", "Templates", "Runtime", "Engine",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ]
         ),
@@ -38,6 +39,7 @@ let package = Package(
         .testTarget(name: "TemplatesTests", dependencies: ["Templates", "JSON", "TestSupport", "Tokenization", "GGUF"], exclude: ["Data"]),
         .testTarget(name: "TokenizationTests", dependencies: ["Tokenization", "GGUF", "TestSupport"]),
         .testTarget(name: "RuntimeTests", dependencies: ["Runtime", "GGUF", "TestSupport", "CKernels"]),
+        .testTarget(name: "EngineTests", dependencies: ["Engine", "Runtime", "Tokenization", "GGUF", "TestSupport"]),
         .testTarget(name: "MartletCLITests", dependencies: ["martlet", "GGUF", "JSON", "TestSupport"]),
     ],
     swiftLanguageModes: [.v6]

@@ -1,0 +1,101 @@
+/// How the next token is chosen. `temperature == 0` is greedy decoding; the other filters
+/// apply in llama.cpp's order: penalties, top-k, temperature, min-p, top-p.
+public struct SamplingParameters: Sendable, Equatable {
+    public var temperature: Double = 1
+    /// 0 keeps every token.
+    public var topK: Int = 0
+    public var topP: Double = 1
+    public var minP: Double = 0
+    /// OpenAI's penalties, over the tokens generated so far.
+    public var presencePenalty: Double = 0
+    public var frequencyPenalty: Double = 0
+    /// CTRL's multiplicative penalty over prompt and generated tokens (1 is off).
+    public var repetitionPenalty: Double = 1
+    /// Makes sampling reproducible whatever else shares the batch; nil draws a random seed.
+    public var seed: UInt64?
+
+    public init() {}
+}
+
+/// When a choice ends besides the model's end-of-generation tokens.
+public struct StopConditions: Sendable, Equatable {
+    /// Generated tokens at most (the context limit may end it earlier, also with `length`).
+    public var maxTokens: Int
+    /// Matched on the detokenized text, across token boundaries; the match is not emitted.
+    public var stopStrings: [String]
+
+    public init(maxTokens: Int, stopStrings: [String] = []) {
+        self.maxTokens = maxTokens
+        self.stopStrings = stopStrings
+    }
+}
+
+public enum FinishReason: String, Sendable {
+    case stop, length, cancelled, error
+}
+
+public struct Usage: Sendable, Equatable {
+    public var promptTokens: Int
+    public var completionTokens: Int
+    /// Prompt tokens served from the prefix cache instead of being computed.
+    public var cachedPromptTokens: Int
+    public var totalTokens: Int { promptTokens + completionTokens }
+}
+
+/// What the engine tells a request's sink, on the engine thread. Per choice: any number of
+/// `token`, then exactly one `finished`; after every choice has finished, one `completed`.
+public enum EngineEvent: Sendable {
+    /// `text` is what became final with this token: empty while a character is incomplete
+    /// or the text could still be the start of a stop string.
+    case token(choice: Int, id: Int32, text: String)
+    /// `text` is whatever was held back and is now final (emitted before the finish).
+    case finished(choice: Int, reason: FinishReason, text: String)
+    case completed(Usage)
+}
+
+/// The sink must return quickly: it runs on the engine thread between steps.
+public typealias EngineSink = @Sendable (EngineEvent) -> Void
+
+public struct EngineRequest: Sendable {
+    public var prompt: [Int32]
+    /// Independent choices that share the prompt's KV blocks.
+    public var n: Int
+    public var sampling: SamplingParameters
+    public var stop: StopConditions
+    public var sink: EngineSink
+
+    public init(prompt: [Int32], n: Int = 1, sampling: SamplingParameters = .init(), stop: StopConditions, sink: @escaping EngineSink) {
+        self.prompt = prompt
+        self.n = n
+        self.sampling = sampling
+        self.stop = stop
+        self.sink = sink
+    }
+}
+
+/// Why a request was refused at submission; no work was done for it.
+public enum EngineError: Error, Sendable, Equatable, CustomStringConvertible {
+    case emptyPrompt
+    case contextLengthExceeded(promptTokens: Int, maxContext: Int)
+    /// The prompt needs more KV blocks than the whole pool holds.
+    case promptExceedsCache(promptTokens: Int, cacheTokens: Int)
+    case overloaded(waitingRequests: Int, waitingTokens: Int)
+    case tokenOutOfRange(id: Int32, vocabularySize: Int)
+    case invalidParameter(name: String, message: String)
+    case shuttingDown
+
+    public var description: String {
+        switch self {
+        case .emptyPrompt: return "the prompt is empty"
+        case let .contextLengthExceeded(p, m):
+            return "This model's maximum context length is \(m) tokens. However, your prompt has \(p) tokens, which leaves no room for the completion."
+        case let .promptExceedsCache(p, c):
+            return "the prompt has \(p) tokens; the KV cache holds \(c) tokens in all"
+        case let .overloaded(r, t):
+            return "the server is overloaded: \(r) requests with \(t) prompt tokens are already waiting"
+        case let .tokenOutOfRange(id, v): return "token id \(id) is out of range for a vocabulary of \(v) tokens"
+        case let .invalidParameter(name, message): return "\(name): \(message)"
+        case .shuttingDown: return "the engine is shutting down"
+        }
+    }
+}

@@ -1,0 +1,36 @@
+/// A snapshot of the engine's state, for metrics and tests.
+public struct EngineStatistics: Sendable, Equatable {
+    public var running = 0
+    public var waiting = 0
+    public var blocksTotal = 0
+    public var blocksOwned = 0
+    /// Free blocks whose content is still in the prefix cache.
+    public var blocksCachedFree = 0
+    public var blocksEmptyFree = 0
+    public var blockSize = 0
+    public var prefixCacheHits = 0
+    public var cachedPromptTokens = 0
+    public var preemptions = 0
+    public var steps = 0
+    public var tokensLastStep = 0
+    public var promptTokensComputed = 0
+    public var tokensGenerated = 0
+    public var requestsCompleted = 0
+    public var requestsCancelled = 0
+    public var requestsRefused = 0
+}
+
+public struct EngineConfiguration: Sendable {
+    /// Tokens one step may feed to the runtime (decode tokens plus prefill chunks).
+    public var tokenBudget: Int = 512
+    /// Sequences in the batch at once.
+    public var maxRunning: Int = 64
+    /// Requests, and their prompt tokens, that may wait for admission before new ones are
+    /// refused as overloaded.
+    public var maxWaitingRequests: Int = 256
+    public var maxWaitingTokens: Int = 1 << 20
+    /// Choices one request may ask for.
+    public var maxChoices: Int = 16
+
+    public init() {}
+}

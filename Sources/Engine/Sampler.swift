@@ -1,0 +1,174 @@
+import Foundation
+import Runtime
+
+/// Chooses one choice's next tokens. Holds the choice's random generator and the counts the
+/// penalties need, so its draws depend only on its own seed and history, never on what else
+/// is in the batch.
+///
+/// Confined to the engine thread.
+struct Sampler {
+    let parameters: SamplingParameters
+    private var rng: SplitMix64
+    /// Generated tokens and how often each appeared (presence and frequency penalties).
+    private var counts: [Int32: Int] = [:]
+    /// Prompt and generated tokens (repetition penalty).
+    private var seen: Set<Int32>
+
+    init(parameters: SamplingParameters, seed: UInt64, prompt: [Int32]) {
+        self.parameters = parameters
+        rng = SplitMix64(seed: seed)
+        seen = parameters.repetitionPenalty != 1 ? Set(prompt) : []
+    }
+
+    mutating func accept(_ token: Int32) {
+        counts[token, default: 0] += 1
+        if parameters.repetitionPenalty != 1 { seen.insert(token) }
+    }
+
+    /// Picks a token from one row of logits. `scratch` is reused across calls.
+    mutating func sample(_ logits: UnsafeBufferPointer<Float>, scratch: SamplerScratch) -> Int32 {
+        let p = parameters
+        let n = logits.count
+        scratch.reserve(n)
+        let z = scratch.values
+        for i in 0..<n { z[i] = logits[i] }
+        // MARK: Penalties (llama.cpp: repetition first, then frequency and presence)
+        if p.repetitionPenalty != 1 {
+            let r = Float(p.repetitionPenalty)
+            for t in seen where Int(t) < n { let i = Int(t); z[i] = z[i] > 0 ? z[i] / r : z[i] * r }
+        }
+        if p.presencePenalty != 0 || p.frequencyPenalty != 0 {
+            for (t, c) in counts where Int(t) < n {
+                z[Int(t)] -= Float(Double(c) * p.frequencyPenalty + p.presencePenalty)
+            }
+        }
+        // MARK: Greedy: the highest logit, the lowest id among ties
+        if p.temperature == 0 {
+            var best = 0
+            for i in 1..<n where z[i] > z[best] { best = i }
+            return Int32(best)
+        }
+        // MARK: Candidates: top-k (all when 0), in descending order when ordered
+        // Taken out of the scratch so they are uniquely referenced and reuse their storage.
+        var candidates = scratch.candidates
+        scratch.candidates = []
+        candidates.removeAll(keepingCapacity: true)
+        if p.topK > 0 && p.topK < n {
+            candidates.append(contentsOf: Self.topK(z, n, p.topK))
+        } else {
+            for i in 0..<n { candidates.append(Int32(i)) }
+        }
+        var zmax = -Float.infinity
+        for i in candidates where z[Int(i)] > zmax { zmax = z[Int(i)] }
+        // Weights relative to the best token, at the given temperature.
+        let invT = 1 / p.temperature
+        var weights = scratch.weights
+        scratch.weights = []
+        weights.removeAll(keepingCapacity: true)
+        var total = 0.0
+        for i in candidates {
+            let w = Foundation.exp((Double(z[Int(i)]) - Double(zmax)) * invT)
+            weights.append(w)
+            total += w
+        }
+        // MARK: min-p: drop tokens less likely than min_p times the best one (whose weight is 1)
+        if p.minP > 0 {
+            var k = 0
+            total = 0
+            for j in 0..<candidates.count where weights[j] >= p.minP {
+                candidates[k] = candidates[j]; weights[k] = weights[j]; total += weights[j]; k += 1
+            }
+            candidates.removeLast(candidates.count - k)
+            weights.removeLast(weights.count - k)
+        }
+        // MARK: top-p: the smallest set of most likely tokens holding top_p of the mass
+        if p.topP < 1 {
+            let target = p.topP * total
+            // Only tokens above a threshold need sorting; lower it until they hold the target.
+            var threshold = 1e-3
+            var order: [Int] = []
+            while true {
+                order = weights.indices.filter { weights[$0] >= threshold }
+                if order.map({ weights[$0] }).reduce(0, +) >= target || threshold == 0 { break }
+                threshold = threshold < 1e-12 ? 0 : threshold * 1e-3
+            }
+            order.sort { weights[$0] > weights[$1] || (weights[$0] == weights[$1] && candidates[$0] < candidates[$1]) }
+            var kept: [Int32] = [], keptW: [Double] = []
+            var sum = 0.0
+            for j in order {
+                kept.append(candidates[j]); keptW.append(weights[j]); sum += weights[j]
+                if sum >= target { break }
+            }
+            candidates = kept
+            weights = keptW
+            total = sum
+        }
+        // MARK: Draw
+        var r = Double(rng.next() >> 11) / Double(1 << 53) * total
+        var chosen = candidates[candidates.count - 1]
+        for j in 0..<candidates.count {
+            r -= weights[j]
+            if r < 0 { chosen = candidates[j]; break }
+        }
+        scratch.candidates = candidates
+        scratch.weights = weights
+        return chosen
+    }
+
+    /// The ids of the `k` highest values, highest first (lowest id among ties).
+    static func topK(_ z: UnsafeMutablePointer<Float>, _ n: Int, _ k: Int) -> [Int32] {
+        // A min-heap of the best k so far, keyed by (value, -id).
+        var heap: [Int32] = []
+        heap.reserveCapacity(k)
+        func less(_ a: Int32, _ b: Int32) -> Bool { z[Int(a)] < z[Int(b)] || (z[Int(a)] == z[Int(b)] && a > b) }
+        func siftDown(_ start: Int) {
+            var i = start
+            while true {
+                let l = 2 * i + 1, r = l + 1
+                var m = i
+                if l < heap.count && less(heap[l], heap[m]) { m = l }
+                if r < heap.count && less(heap[r], heap[m]) { m = r }
+                if m == i { return }
+                heap.swapAt(i, m)
+                i = m
+            }
+        }
+        for i in 0..<n {
+            let id = Int32(i)
+            if heap.count < k {
+                heap.append(id)
+                var c = heap.count - 1
+                while c > 0 {
+                    let parent = (c - 1) / 2
+                    if less(heap[c], heap[parent]) { heap.swapAt(c, parent); c = parent } else { break }
+                }
+            } else if less(heap[0], id) {
+                heap[0] = id
+                siftDown(0)
+            }
+        }
+        return heap.sorted { less($1, $0) }
+    }
+}
+
+/// Buffers the sampler reuses from step to step (one set per engine).
+final class SamplerScratch {
+    private(set) var values: UnsafeMutablePointer<Float>
+    private var capacity: Int
+    var candidates: [Int32] = []
+    var weights: [Double] = []
+
+    init(capacity: Int = 0) {
+        self.capacity = max(1, capacity)
+        values = .allocate(capacity: self.capacity)
+    }
+
+    func reserve(_ n: Int) {
+        guard n > capacity else { return }
+        values.deallocate()
+        values = .allocate(capacity: n)
+        capacity = n
+    }
+
+    deinit { values.deallocate() }
+}

@@ -1,0 +1,130 @@
+import Runtime
+import Testing
+@testable import Engine
+
+@Suite struct BlockManagerTests {
+    @Test func evictsLeastRecentlyUsedCachedBlocksAfterEmptyOnes() {
+        let m = BlockManager(blockCount: 4, blockSize: 2)
+        let a = m.allocate()!, b = m.allocate()!
+        let ta: [Int32] = [1, 2], tb: [Int32] = [3, 4]
+        let ha = BlockManager.hash(parent: 0, tokens: ta[...]), hb = BlockManager.hash(parent: ha, tokens: tb[...])
+        m.register(a, hash: ha, tokens: ta[...], parent: -1)
+        m.register(b, hash: hb, tokens: tb[...], parent: a)
+        m.release([a, b])
+        #expect(m.freeCount == 4 && m.cachedFreeCount == 2 && m.cachedCount == 2)
+        // The two empty blocks go first, then the tail block b before the prefix block a.
+        let first = m.allocate()!, second = m.allocate()!
+        #expect(![a, b].contains(first) && ![a, b].contains(second))
+        #expect(m.allocate() == b)
+        #expect(m.cachedCount == 1 && m.evictions == 1)
+        #expect(m.lookup(hash: ha, tokens: ta[...], parent: -1) == a)
+        #expect(m.references(a) == 1)
+        #expect(m.allocate() == nil)
+        #expect(m.inconsistency() == nil)
+    }
+
+    @Test func aHitNeedsTheSameTokensAndTheSameLiveParent() {
+        let m = BlockManager(blockCount: 4, blockSize: 2)
+        let a = m.allocate()!, b = m.allocate()!
+        let ta: [Int32] = [1, 2], tb: [Int32] = [3, 4]
+        m.register(a, hash: 7, tokens: ta[...], parent: -1)
+        m.register(b, hash: 8, tokens: tb[...], parent: a)
+        // Same hash, other tokens: a collision is never served.
+        #expect(m.lookup(hash: 7, tokens: [9, 9][...], parent: -1) == nil)
+        #expect(m.lookup(hash: 8, tokens: tb[...], parent: b) == nil)
+        // The parent's content replaced: the child's link is stale.
+        m.release([a])
+        #expect(m.freeCount == 3)
+        while m.allocate() != nil {}
+        #expect(m.lookup(hash: 8, tokens: tb[...], parent: a) == nil)
+        #expect(m.inconsistency() == nil)
+    }
+}
+
+@Suite struct SamplerTests {
+    func sample(_ logits: [Float], _ configure: (inout SamplingParameters) -> Void, seed: UInt64 = 1, draws: Int = 2000) -> [Int32: Int] {
+        var p = SamplingParameters()
+        configure(&p)
+        var s = Sampler(parameters: p, seed: seed, prompt: [])
+        let scratch = SamplerScratch()
+        var counts: [Int32: Int] = [:]
+        for _ in 0..<draws { counts[logits.withUnsafeBufferPointer { s.sample($0, scratch: scratch) }, default: 0] += 1 }
+        return counts
+    }
+
+    @Test func greedyTakesTheLowestIdAmongTies() {
+        #expect(sample([1, 3, 3, 2], { $0.temperature = 0 }, draws: 3) == [1: 3])
+    }
+
+    @Test func topKTopPAndMinPKeepTheRightTokens() {
+        let logits: [Float] = [0, 1, 2, 3, 4].map { Float($0) }  // probabilities ∝ e^i
+        #expect(Set(sample(logits, { $0.topK = 2 }).keys) == [3, 4])
+        // Softmax: 0.636, 0.234, 0.086, ...: top-p 0.6 keeps the best token, 0.8 the best two.
+        #expect(Set(sample(logits, { $0.topP = 0.6 }).keys) == [4])
+        #expect(Set(sample(logits, { $0.topP = 0.8 }).keys) == [3, 4])
+        #expect(Set(sample(logits, { $0.topP = 0.9 }).keys) == [2, 3, 4])
+        // min-p 0.3 keeps tokens at least 0.3 × e^4 likely: e^3 (0.37) but not e^2 (0.14).
+        #expect(Set(sample(logits, { $0.minP = 0.3 }).keys) == [3, 4])
+        let all = sample(logits, { _ in }, draws: 20000)
+        #expect(Set(all.keys) == [0, 1, 2, 3, 4])
+        // Frequencies follow the softmax: token 4 has probability 0.636.
+        #expect(abs(Double(all[4]!) / 20000 - 0.636) < 0.02)
+    }
+
+    @Test func theSameSeedDrawsTheSameTokens() {
+        let logits: [Float] = (0..<50).map { Float($0 % 7) }
+        func run(_ seed: UInt64) -> [Int32] {
+            var s = Sampler(parameters: SamplingParameters(), seed: seed, prompt: [])
+            let scratch = SamplerScratch()
+            return (0..<30).map { _ in logits.withUnsafeBufferPointer { s.sample($0, scratch: scratch) } }
+        }
+        #expect(run(5) == run(5))
+        #expect(run(5) != run(6))
+    }
+
+    @Test func penaltiesLowerRepeatedTokens() {
+        var p = SamplingParameters()
+        p.temperature = 0
+        p.frequencyPenalty = 0.6
+        var s = Sampler(parameters: p, seed: 1, prompt: [])
+        let scratch = SamplerScratch()
+        let logits: [Float] = [1, 2, 1.5]
+        func next() -> Int32 { logits.withUnsafeBufferPointer { s.sample($0, scratch: scratch) } }
+        #expect(next() == 1)
+        s.accept(1)
+        #expect(next() == 2)  // 2 - 0.6 < 1.5
+        var r = SamplingParameters()
+        r.temperature = 0
+        r.repetitionPenalty = 2
+        var rs = Sampler(parameters: r, seed: 1, prompt: [1])
+        #expect(logits.withUnsafeBufferPointer { rs.sample($0, scratch: scratch) } == 2)  // 2 / 2 < 1.5
+    }
+}
+
+@Suite struct TextStreamTests {
+    let t = TestVocabulary.tokenizer
+    func ids(_ s: String) -> [Int32] { t.encode(s) }
+
+    @Test func aStopStringAcrossTokensIsFoundAndNotEmitted() {
+        var ts = TextStream(tokenizer: t, stopStrings: ["cde"])
+        var out = ""
+        var stopped = false
+        for id in ids("abcdef") {
+            switch ts.append(id) {
+            case .text(let s): out += s
+            case .stopped(let s): out += s; stopped = true
+            }
+            if stopped { break }
+        }
+        #expect(stopped && out == "ab")
+    }
+
+    @Test func heldTextIsReleasedWhenItCannotStartAStop() {
+        var ts = TextStream(tokenizer: t, stopStrings: ["abc"])
+        #expect(ts.append(ids("a")[0]) == .text(""))
+        #expect(ts.append(ids("b")[0]) == .text(""))
+        #expect(ts.append(ids("x")[0]) == .text("abx"))
+        #expect(ts.append(ids("a")[0]) == .text(""))
+        #expect(ts.finish() == "a")
+    }
+}
