@@ -128,3 +128,48 @@ import Testing
         #expect(ts.finish() == "a")
     }
 }
+
+@Suite struct EngineAdmissionTests {
+    func engine(waiting: Int) -> Engine {
+        var c = EngineConfiguration()
+        c.maxWaitingRequests = waiting
+        c.maxWaitingTokens = 20
+        return Engine(runtime: ScriptedRuntime(maxBatchTokens: 32, maxContext: 64, blockCount: 16, blockSize: 4),
+                      tokenizer: TestVocabulary.tokenizer, configuration: c, thread: false)
+    }
+
+    @Test func aFullQueueRefusesAtOnceAndAdmissionMakesRoom() throws {
+        let e = engine(waiting: 2)
+        let recs = (0..<3).map { _ in Recorder(n: 1) }
+        func request(_ i: Int, length: Int = 5) -> EngineRequest {
+            EngineRequest(prompt: Array(repeating: 1, count: length), stop: StopConditions(maxTokens: 3), sink: recs[i].sink)
+        }
+        try e.submit(request(0))
+        try e.submit(request(1))
+        #expect(throws: EngineError.overloaded(waitingRequests: 2, waitingTokens: 10)) { try e.submit(request(2)) }
+        e.runOnce()  // both admitted
+        #expect(throws: EngineError.overloaded(waitingRequests: 0, waitingTokens: 0)) { try e.submit(request(2, length: 21)) }
+        try e.submit(request(2))
+        #expect(e.statistics().requestsRefused == 2)
+    }
+
+    @Test func cancellingFreesBlocksAndEndsEveryChoiceOnce() throws {
+        let e = engine(waiting: 8)
+        let running = Recorder(n: 2), waiting = Recorder(n: 1)
+        let a = try e.submit(EngineRequest(prompt: Array(repeating: 2, count: 9), n: 2, stop: StopConditions(maxTokens: 40), sink: running.sink))
+        e.runOnce()
+        e.runOnce()
+        let b = try e.submit(EngineRequest(prompt: [3, 4], stop: StopConditions(maxTokens: 40), sink: waiting.sink))
+        #expect(e.statistics().blocksOwned > 0)
+        e.cancel(a)
+        e.cancel(b)
+        e.cancel(a)  // twice: ignored
+        e.runOnce()
+        for r in [running, waiting] {
+            #expect(r.isComplete && r.problems.isEmpty)
+            #expect(r.reasons.allSatisfy { $0 == .cancelled })
+        }
+        let s = e.statistics()
+        #expect(s.blocksOwned == 0 && s.running == 0 && s.waiting == 0 && s.requestsCancelled == 2)
+    }
+}
