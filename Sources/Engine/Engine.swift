@@ -32,6 +32,7 @@ public final class Engine: @unchecked Sendable {
     private var stats = EngineStatistics()
     private let scratch = SamplerScratch()
     private var seedSource = SystemRandomNumberGenerator()
+    private var costs = StepCostModel()
 
     private enum Message {
         case submit(RequestState)
@@ -175,7 +176,8 @@ public final class Engine: @unchecked Sendable {
 
     /// One scheduling step and its forward pass.
     func step() {
-        let work = scheduler.schedule()
+        let factor = configuration.maxDecodeSlowdown
+        let work = scheduler.schedule { decoding in factor.flatMap { costs.prefillAllowance(decoding: decoding, factor: $0) } }
         for s in scheduler.exhausted { finish(s, .length) }
         markAdmitted(work)
         guard !work.isEmpty else { return }
@@ -190,10 +192,12 @@ public final class Engine: @unchecked Sendable {
             }
             if s.computed < s.promptCount { stats.promptTokensComputed += min(w.count, s.promptCount - w.start) }
         }
+        let t0 = DispatchTime.now().uptimeNanoseconds
         runtime.forward(batch, blockTables: work.map { $0.sequence.blocks }) { i, logits in
             let s = work[owner[i]].sequence
             s.sampled = s.sampler.sample(logits, scratch: scratch)
         }
+        costs.observe(tokens: batch.count, seconds: Double(DispatchTime.now().uptimeNanoseconds - t0) / 1e9)
         stats.steps += 1
         stats.tokensLastStep = batch.count
         for w in work {

@@ -29,6 +29,10 @@ public struct EngineConfiguration: Sendable {
     /// refused as overloaded.
     public var maxWaitingRequests: Int = 256
     public var maxWaitingTokens: Int = 1 << 20
+    /// While sequences are decoding, a step's prefill is cut so that the step takes at most
+    /// this many times as long as their decode tokens alone (by the engine's timing of earlier
+    /// steps); nil lets prefill use the whole token budget.
+    public var maxDecodeSlowdown: Double? = 3
     /// Choices one request may ask for.
     public var maxChoices: Int = 16
 

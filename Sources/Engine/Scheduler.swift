@@ -41,7 +41,9 @@ final class Scheduler {
 
     // MARK: - One step
 
-    func schedule() -> [Work] {
+    /// `prefillAllowance(decoding)`: the most prefill tokens a step with that many decode
+    /// tokens may add (nil: the token budget is the only limit).
+    func schedule(prefillAllowance: (Int) -> Int? = { _ in nil }) -> [Work] {
         exhausted.removeAll()
         var work: [Work] = []
         var budget = tokenBudget
@@ -70,7 +72,9 @@ final class Scheduler {
             i = running.firstIndex { $0 === s }!
         }
 
-        // Prefill: running sequences part-way through their prompt, then waiting ones.
+        // Prefill: running sequences part-way through their prompt, then waiting ones, in
+        // chunks small enough that the decoding sequences are not held up for long.
+        if !work.isEmpty, let allowance = prefillAllowance(work.count) { budget = min(budget, allowance) }
         for s in running where s.pending > 1 && budget > 0 {
             let chunk = affordableChunk(s, min(s.pending, budget))
             guard chunk > 0 else { continue }
@@ -105,7 +109,7 @@ final class Scheduler {
                 exhausted.append(victim)
             } else {
                 preempt(victim)
-                return schedule()
+                return schedule(prefillAllowance: prefillAllowance)
             }
         }
         return work

@@ -56,6 +56,7 @@ import Testing
         config.tokenBudget = 4 + rand(40)
         config.maxRunning = 1 + rand(8)
         config.maxWaitingRequests = 6 + rand(6)
+        config.maxDecodeSlowdown = nil  // no timing in the schedule: every run of a seed is the same
         let engine = Engine(runtime: runtime, tokenizer: TestVocabulary.tokenizer, configuration: config, thread: false)
         let prefixes = (0..<3).map { _ in (0..<(4 + rand(30))).map { _ in Int32(rand(62)) } }
 
