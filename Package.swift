@@ -21,6 +21,7 @@ let package = Package(
         .target(name: "Templates", dependencies: ["JSON"]),
         .target(name: "Runtime", dependencies: ["CKernels", "GGUF"]),
         .target(name: "Engine", dependencies: ["Runtime", "Tokenization"]),
+        .target(name: "HTTPServer"),
         .executableTarget(
             name: "martlet",
             dependencies: [
@@ -40,6 +41,7 @@ let package = Package(
         .testTarget(name: "TokenizationTests", dependencies: ["Tokenization", "GGUF", "TestSupport"]),
         .testTarget(name: "RuntimeTests", dependencies: ["Runtime", "GGUF", "TestSupport", "CKernels"]),
         .testTarget(name: "EngineTests", dependencies: ["Engine", "Runtime", "Tokenization", "GGUF", "TestSupport"]),
+        .testTarget(name: "HTTPServerTests", dependencies: ["HTTPServer"]),
         .testTarget(name: "MartletCLITests", dependencies: ["martlet", "GGUF", "JSON", "TestSupport"]),
     ],
     swiftLanguageModes: [.v6]

@@ -1,0 +1,365 @@
+import Dispatch
+import Foundation
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// One client connection: reads through a Dispatch read source, parses requests one at a
+/// time (pipelined ones wait in the parser's buffer, so responses go out in order), and
+/// writes with a write source that exists only while output is pending.
+///
+/// Confined to `queue`. The socket is closed only after both sources are cancelled.
+final class Connection: @unchecked Sendable {
+    let fd: Int32
+    let queue: DispatchQueue
+    private let server: ServerContext
+    private var parser: HTTPParser
+    private let readSource: DispatchSourceRead
+    private var writeSource: DispatchSourceWrite?
+    private var writeSourceRunning = false
+    private var timer: DispatchSourceTimer?
+    private var readScratch: UnsafeMutableRawPointer
+
+    private var output: [UInt8] = []
+    private var outputSent = 0
+
+    /// `lingering`: our side is shut down; the client's remaining bytes are read and
+    /// dropped for a moment so that closing does not reset the connection under the last
+    /// response (RFC 9112 §9.6).
+    private enum State { case reading, handling, streaming, closing, lingering, closed }
+    private var state = State.reading
+    /// Identifies the request being answered; responders of older requests are ignored.
+    private var generation = 0
+    private var keepAlive = true
+    private var isHEAD = false
+    private var chunked = false
+    private var onDisconnect: (@Sendable () -> Void)?
+    private var heartbeat: [UInt8]?
+    private var heartbeatInterval = 15.0
+    private var readingSuspended = false
+
+    // Timestamps in seconds of uptime.
+    private var lastActivity: Double
+    private var headStarted: Double?
+    private var lastWrite: Double
+
+    private var pendingCancels = 0
+    /// A request has been handed to the handler and not yet answered in full.
+    private var requestOpen = false
+    private var lingerStarted = 0.0
+
+    init(fd: Int32, server: ServerContext) {
+        self.fd = fd
+        self.server = server
+        queue = DispatchQueue(label: "martlet.connection", target: server.targetQueue)
+        parser = HTTPParser(limits: server.configuration.limits)
+        readScratch = .allocate(byteCount: 16 * 1024, alignment: 16)
+        readSource = DispatchSource.makeReadSource(fileDescriptor: fd, queue: queue)
+        let now = Self.now()
+        lastActivity = now
+        lastWrite = now
+    }
+
+    /// A connection refused before it started: closes the socket and releases the buffers.
+    func discard() {
+        readSource.setCancelHandler { [fd] in close(fd) }
+        readSource.resume()
+        readSource.cancel()
+        readScratch.deallocate()
+    }
+
+    static func now() -> Double { Double(DispatchTime.now().uptimeNanoseconds) / 1e9 }
+
+    func start() {
+        Sys.setOption(fd, Int32(IPPROTO_TCP), TCP_NODELAY, 1)
+        readSource.setEventHandler { [unowned self] in readAvailable() }
+        pendingCancels += 1
+        readSource.setCancelHandler { [self] in sourceCancelled() }
+        readSource.resume()
+        let t = DispatchSource.makeTimerSource(queue: queue)
+        t.schedule(deadline: .now() + 1, repeating: 1, leeway: .milliseconds(250))
+        t.setEventHandler { [unowned self] in tick() }
+        t.resume()
+        timer = t
+    }
+
+    // MARK: - Reading
+
+    private func readAvailable() {
+        guard state != .closed else { return }
+        if state == .lingering { return drain() }
+        while true {
+            let r: Sys.IOResult
+            do { r = try Sys.read(fd, readScratch, 16 * 1024) } catch { return abort() }
+            switch r {
+            case .wouldBlock:
+                return
+            case .endOfFile:
+                // The client closed its side: a request still being answered is abandoned.
+                if state == .handling || state == .streaming { return abort() }
+                if state == .reading && parser.bufferedBytes == 0 { return abort() }
+                return beginClose()
+            case .bytes(let n):
+                lastActivity = Self.now()
+                parser.append(UnsafeRawBufferPointer(start: readScratch, count: n))
+                if state == .reading { processInput() }
+                guard state != .closed else { return }
+                // Bytes pile up behind a response being written: stop reading for now.
+                if parser.bufferedBytes > server.configuration.maxBufferedInput && !readingSuspended && state != .reading {
+                    readingSuspended = true
+                    readSource.suspend()
+                    return
+                }
+            }
+        }
+    }
+
+    private func processInput() {
+        while state == .reading {
+            switch parser.next() {
+            case .incomplete:
+                if parser.bufferedBytes > 0 { if headStarted == nil { headStarted = Self.now() } } else { headStarted = nil }
+                return
+            case .continueExpected:
+                enqueue(Array("HTTP/1.1 100 Continue\r\n\r\n".utf8))
+            case .error(let e):
+                // After a framing error nothing more on this connection can be trusted.
+                keepAlive = false
+                isHEAD = false
+                writeResponse(.error(e.status, e.message))
+                beginClose()
+                return
+            case .request(let box):
+                headStarted = nil
+                let request = box.request
+                generation += 1
+                state = .handling
+                keepAlive = request.keepAlive && !server.isDraining
+                isHEAD = request.method == "HEAD"
+                requestOpen = true
+                server.requestStarted()
+                server.handler.handle(request, HTTPResponder(connection: self, generation: generation))
+            }
+        }
+    }
+
+    // MARK: - Answering
+
+    func respond(_ response: HTTPResponse, generation g: Int) {
+        guard g == generation, state == .handling else { return }
+        writeResponse(response)
+        requestFinished()
+    }
+
+    private func writeResponse(_ response: HTTPResponse) {
+        var bytes = HTTPResponse.head(status: response.status, headers: response.headers, contentLength: response.body.count, keepAlive: keepAlive)
+        if !isHEAD { bytes.append(contentsOf: response.body) }
+        enqueue(bytes)
+    }
+
+    func startStream(status: Int, headers: HTTPHeaders, heartbeat: [UInt8]?, interval: Double,
+                     onDisconnect: @escaping @Sendable () -> Void, generation g: Int) {
+        guard g == generation, state == .handling else {
+            if g == generation || state == .closed { onDisconnect() }
+            return
+        }
+        state = .streaming
+        self.onDisconnect = onDisconnect
+        self.heartbeat = heartbeat
+        heartbeatInterval = interval
+        // HTTP/1.0 has no chunked coding: the stream ends when the connection does.
+        chunked = keepAlive
+        enqueue(HTTPResponse.head(status: status, headers: headers, contentLength: nil, keepAlive: keepAlive, chunked: chunked))
+    }
+
+    func streamSend(_ bytes: [UInt8], generation g: Int) {
+        guard g == generation, state == .streaming, !bytes.isEmpty, !isHEAD else { return }
+        enqueue(chunked ? Self.chunk(bytes) : bytes)
+        if pendingOutput > server.configuration.maxBufferedOutput {
+            // The client is not reading: drop it rather than buffer without bound.
+            abort()
+        }
+    }
+
+    func finishStream(generation g: Int) {
+        guard g == generation, state == .streaming else { return }
+        onDisconnect = nil
+        if chunked && !isHEAD { enqueue(Array("0\r\n\r\n".utf8)) }
+        if !chunked { keepAlive = false }
+        requestFinished()
+    }
+
+    private static func chunk(_ bytes: [UInt8]) -> [UInt8] {
+        var out = Array(String(bytes.count, radix: 16).utf8)
+        out.reserveCapacity(bytes.count + 12)
+        out.append(contentsOf: [0x0D, 0x0A])
+        out.append(contentsOf: bytes)
+        out.append(contentsOf: [0x0D, 0x0A])
+        return out
+    }
+
+    private func closeRequest() {
+        guard requestOpen else { return }
+        requestOpen = false
+        server.requestFinished()
+    }
+
+    private func requestFinished() {
+        closeRequest()
+        guard keepAlive else { return beginClose() }
+        state = .reading
+        lastActivity = Self.now()
+        if readingSuspended {
+            readingSuspended = false
+            readSource.resume()
+        }
+        processInput()
+    }
+
+    // MARK: - Writing
+
+    private var pendingOutput: Int { output.count - outputSent }
+
+    private func enqueue(_ bytes: [UInt8]) {
+        guard state != .closed && state != .lingering else { return }
+        if pendingOutput == 0 {
+            output.removeAll(keepingCapacity: true)
+            outputSent = 0
+        }
+        output.append(contentsOf: bytes)
+        flush()
+    }
+
+    private func flush() {
+        while pendingOutput > 0 {
+            let r: Sys.IOResult
+            do {
+                r = try output.withUnsafeBytes { p throws(SystemCallError) in try Sys.write(fd, p.baseAddress! + outputSent, pendingOutput) }
+            } catch { return abort() }
+            switch r {
+            case .bytes(let n):
+                outputSent += n
+                lastWrite = Self.now()
+            case .wouldBlock, .endOfFile:
+                return awaitWritable()
+            }
+        }
+        if writeSourceRunning {
+            writeSource?.suspend()
+            writeSourceRunning = false
+        }
+        if state == .closing { finishClose() }
+    }
+
+    private func awaitWritable() {
+        if writeSource == nil {
+            let ws = DispatchSource.makeWriteSource(fileDescriptor: fd, queue: queue)
+            ws.setEventHandler { [unowned self] in flush() }
+            pendingCancels += 1
+            ws.setCancelHandler { [self] in sourceCancelled() }
+            writeSource = ws
+        }
+        if !writeSourceRunning {
+            writeSourceRunning = true
+            writeSource!.resume()
+        }
+    }
+
+    // MARK: - Timers
+
+    private func tick() {
+        let now = Self.now()
+        let c = server.configuration
+        switch state {
+        case .reading:
+            if let started = headStarted, now - started > c.headerTimeout {
+                keepAlive = false
+                isHEAD = false
+                writeResponse(.error(408, "the request header took longer than \(Int(c.headerTimeout)) s"))
+                beginClose()
+            } else if parser.bufferedBytes == 0 && (now - lastActivity > c.keepAliveTimeout || server.isDraining) {
+                beginClose()
+            }
+        case .streaming:
+            if let hb = heartbeat, now - lastWrite >= heartbeatInterval, pendingOutput == 0 { enqueue(chunked ? Self.chunk(hb) : hb) }
+        case .closing:
+            // A peer that never reads what is left: give up after the keep-alive timeout.
+            if now - lastWrite > c.keepAliveTimeout { abort() }
+        case .lingering:
+            if now - lingerStarted > 2 { cancelSources() }
+        case .handling, .closed:
+            break
+        }
+    }
+
+    // MARK: - Closing
+
+    /// Closes after the pending output is written.
+    private func beginClose() {
+        guard state != .closed && state != .closing && state != .lingering else { return }
+        if state == .handling || state == .streaming { notifyDisconnect() }
+        closeRequest()
+        state = .closing
+        if pendingOutput == 0 { finishClose() }
+    }
+
+    /// Closes now, dropping pending output; a request in flight is told its client left.
+    func abort() {
+        guard state != .closed && state != .lingering else { return }
+        if state == .handling || state == .streaming { notifyDisconnect() }
+        closeRequest()
+        output.removeAll()
+        outputSent = 0
+        finishClose()
+    }
+
+    private func notifyDisconnect() {
+        let f = onDisconnect
+        onDisconnect = nil
+        f?()
+        // A handler still working on a whole response learns it from its responder's calls
+        // being ignored; `generation` moves on so they are.
+        generation += 1
+    }
+
+    private func finishClose() {
+        guard state != .closed && state != .lingering else { return }
+        state = .lingering
+        lingerStarted = Self.now()
+        shutdown(fd, Int32(SHUT_WR))
+        if readingSuspended { readSource.resume(); readingSuspended = false }
+        drain()
+    }
+
+    private func drain() {
+        while true {
+            let r = (try? Sys.read(fd, readScratch, 16 * 1024)) ?? .endOfFile
+            switch r {
+            case .bytes: continue
+            case .wouldBlock: return
+            case .endOfFile: return cancelSources()
+            }
+        }
+    }
+
+    private func cancelSources() {
+        guard state != .closed else { return }
+        state = .closed
+        timer?.cancel()
+        timer = nil
+        if let ws = writeSource {
+            if !writeSourceRunning { ws.resume() }
+            ws.cancel()
+        }
+        readSource.cancel()
+    }
+
+    private func sourceCancelled() {
+        pendingCancels -= 1
+        guard pendingCancels == 0 else { return }
+        close(fd)
+        readScratch.deallocate()
+        writeSource = nil
+        server.connectionClosed(self)
+    }
+}

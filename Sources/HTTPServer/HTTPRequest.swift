@@ -1,0 +1,58 @@
+/// A parsed request: the request line, header fields in order, and the whole body.
+public struct HTTPRequest: Sendable {
+    public var method: String
+    /// The request target as sent (origin form: path and query).
+    public var target: String
+    /// HTTP/1.x minor version: 0 or 1.
+    public var minorVersion: Int
+    public var headers: HTTPHeaders
+    public var body: [UInt8]
+
+    public var path: Substring { target.split(separator: "?", maxSplits: 1, omittingEmptySubsequences: false)[0] }
+
+    /// Whether the connection stays open after the response (RFC 9112 §9.3).
+    public var keepAlive: Bool {
+        let tokens = headers.values("connection").flatMap { $0.split(separator: ",").map { $0.trimmingSpaces.lowercased() } }
+        if tokens.contains("close") { return false }
+        return minorVersion >= 1 || tokens.contains("keep-alive")
+    }
+}
+
+/// Header fields in arrival order; names compare case-insensitively.
+public struct HTTPHeaders: Sendable, Sequence {
+    public private(set) var fields: [(name: String, value: String)] = []
+
+    public init(_ fields: [(String, String)] = []) {
+        self.fields = fields.map { (name: $0.0, value: $0.1) }
+    }
+
+    public mutating func add(_ name: String, _ value: String) { fields.append((name, value)) }
+
+    public mutating func replace(_ name: String, _ value: String) {
+        fields.removeAll { $0.name.asciiCaseInsensitiveEquals(name) }
+        fields.append((name, value))
+    }
+
+    public subscript(_ name: String) -> String? { fields.first { $0.name.asciiCaseInsensitiveEquals(name) }?.value }
+
+    public func values(_ name: String) -> [String] { fields.filter { $0.name.asciiCaseInsensitiveEquals(name) }.map(\.value) }
+
+    public func contains(_ name: String) -> Bool { fields.contains { $0.name.asciiCaseInsensitiveEquals(name) } }
+
+    public func makeIterator() -> IndexingIterator<[(name: String, value: String)]> { fields.makeIterator() }
+}
+
+extension StringProtocol {
+    func asciiCaseInsensitiveEquals(_ other: some StringProtocol) -> Bool {
+        let a = utf8, b = other.utf8
+        guard a.count == b.count else { return false }
+        return zip(a, b).allSatisfy { x, y in x == y || (x | 0x20 == y | 0x20 && (x | 0x20) >= 0x61 && (x | 0x20) <= 0x7A) }
+    }
+
+    var trimmingSpaces: String {
+        var s = Substring(self)
+        while let f = s.first, f == " " || f == "\t" { s.removeFirst() }
+        while let l = s.last, l == " " || l == "\t" { s.removeLast() }
+        return String(s)
+    }
+}
