@@ -2,8 +2,8 @@
 import PackageDescription
 
 // Dependencies point one way only (see ../shared/DESIGN.md):
-// CKernels, GGUF ← Tokenization, Templates, Runtime ← Engine ← martlet. HTTPServer and OpenAIAPI
-// join as their issues land.
+// CKernels, GGUF ← Tokenization, Templates, Runtime ← Engine;
+// HTTPServer (knows no models); Engine, HTTPServer, Templates ← OpenAIAPI ← martlet.
 let package = Package(
     name: "Martlet",
     platforms: [.macOS(.v14)],
@@ -22,10 +22,11 @@ let package = Package(
         .target(name: "Runtime", dependencies: ["CKernels", "GGUF"]),
         .target(name: "Engine", dependencies: ["Runtime", "Tokenization"]),
         .target(name: "HTTPServer"),
+        .target(name: "OpenAIAPI", dependencies: ["HTTPServer", "Engine", "JSON", "Templates", "Tokenization"]),
         .executableTarget(
             name: "martlet",
             dependencies: [
-                "GGUF", "JSON", "Tokenization", "Templates", "Runtime", "Engine",
+                "GGUF", "JSON", "Tokenization", "Templates", "Runtime", "Engine", "HTTPServer", "OpenAIAPI",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ]
         ),

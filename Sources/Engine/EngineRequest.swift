@@ -40,6 +40,12 @@ public struct Usage: Sendable, Equatable {
     /// Prompt tokens served from the prefix cache instead of being computed.
     public var cachedPromptTokens: Int
     public var totalTokens: Int { promptTokens + completionTokens }
+
+    public init(promptTokens: Int, completionTokens: Int, cachedPromptTokens: Int) {
+        self.promptTokens = promptTokens
+        self.completionTokens = completionTokens
+        self.cachedPromptTokens = cachedPromptTokens
+    }
 }
 
 /// What the engine tells a request's sink, on the engine thread. Per choice: any number of

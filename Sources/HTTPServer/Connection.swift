@@ -147,6 +147,7 @@ final class Connection: @unchecked Sendable {
 
     func respond(_ response: HTTPResponse, generation g: Int) {
         guard g == generation, state == .handling else { return }
+        onDisconnect = nil
         writeResponse(response)
         requestFinished()
     }
@@ -157,6 +158,11 @@ final class Connection: @unchecked Sendable {
         enqueue(bytes)
     }
 
+    func setDisconnectHandler(_ f: @escaping @Sendable () -> Void, generation g: Int) {
+        guard g == generation, state == .handling || state == .streaming else { return f() }
+        onDisconnect = f
+    }
+
     func startStream(status: Int, headers: HTTPHeaders, heartbeat: [UInt8]?, interval: Double,
                      onDisconnect: @escaping @Sendable () -> Void, generation g: Int) {
         guard g == generation, state == .handling else {
@@ -164,7 +170,12 @@ final class Connection: @unchecked Sendable {
             return
         }
         state = .streaming
-        self.onDisconnect = onDisconnect
+        let earlier = self.onDisconnect
+        if let earlier {
+            self.onDisconnect = { @Sendable in earlier(); onDisconnect() }
+        } else {
+            self.onDisconnect = onDisconnect
+        }
         self.heartbeat = heartbeat
         heartbeatInterval = interval
         // HTTP/1.0 has no chunked coding: the stream ends when the connection does.

@@ -16,6 +16,12 @@ public final class HTTPResponder: Sendable {
         self.generation = generation
     }
 
+    /// `f` runs (on the connection's queue) if the client leaves before the answer is
+    /// complete, at most once; right away if it has already gone.
+    public func onDisconnect(_ f: @escaping @Sendable () -> Void) {
+        connection.queue.async { [connection, generation] in connection.setDisconnectHandler(f, generation: generation) }
+    }
+
     /// Sends a whole response.
     public func respond(_ response: HTTPResponse) {
         connection.queue.async { [connection, generation] in connection.respond(response, generation: generation) }

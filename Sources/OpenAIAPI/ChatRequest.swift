@@ -1,0 +1,129 @@
+import Engine
+import JSON
+
+/// A validated `POST /v1/chat/completions` body.
+struct ChatRequest {
+    var options: GenerationOptions
+    /// The messages as the template will see them (content parts joined into text,
+    /// `developer` as `system`).
+    var messages: JSONValue
+
+    static let roles: Set<String> = ["system", "developer", "user", "assistant", "tool"]
+
+    init(body: [UInt8]) throws(APIError) {
+        let f = try Fields(body)
+        options = try GenerationOptions(f, maxTokensKeys: ["max_tokens", "max_completion_tokens"])
+        guard let m = f.present("messages") else {
+            throw .invalid("messages", "you must provide a messages parameter", code: "missing_required_parameter")
+        }
+        guard case .array(let list) = m, !list.isEmpty else {
+            throw .invalid("messages", m == .array([]) ? "'messages' must not be empty" : "'messages' must be an array, got \(m.kind)", code: m == .array([]) ? "invalid_value" : "invalid_type")
+        }
+        var out: [JSONValue] = []
+        for (i, item) in list.enumerated() {
+            out.append(try Self.message(item, at: "messages[\(i)]"))
+        }
+        messages = .array(out)
+        try f.refuse("tools", unless: { $0 == .array([]) }, "tool calls are not available yet")
+        try f.refuse("tool_choice", unless: { $0 == .string("none") || $0 == .string("auto") })
+        _ = try f.bool("parallel_tool_calls")
+        try f.refuse("functions", unless: { $0 == .array([]) }, "tool calls are not available yet")
+        try f.refuse("function_call", unless: { $0 == .string("none") || $0 == .string("auto") })
+        try f.refuse("response_format", unless: { $0["type"] == .string("text") }, "structured output is not available yet")
+        try f.refuse("logprobs", unless: { $0 == .bool(false) }, "log-probabilities are not available yet")
+        try f.refuse("top_logprobs", unless: { $0 == .int(0) }, "log-probabilities are not available yet")
+        try f.refuse("modalities", unless: { $0 == .array([.string("text")]) }, "only text is supported")
+        try f.refuse("audio")
+        try f.refuse("prediction")
+        try f.refuse("reasoning_effort")
+        try f.refuse("web_search_options")
+        try f.refuse("verbosity")
+    }
+
+    static func message(_ item: JSONValue, at path: String) throws(APIError) -> JSONValue {
+        guard case .object(var o) = item else { throw .invalid(path, "'\(path)' must be an object, got \(item.kind)", code: "invalid_type") }
+        guard case .string(let role)? = o["role"] else {
+            throw .invalid("\(path).role", "'\(path).role' must be one of \(roles.sorted().joined(separator: ", "))", code: "invalid_value")
+        }
+        guard roles.contains(role) else {
+            throw .invalid("\(path).role", "'\(path).role' must be one of \(roles.sorted().joined(separator: ", ")), got '\(role)'", code: "invalid_value")
+        }
+        if role == "developer" { o["role"] = .string("system") }
+        switch o["content"] {
+        case .string?:
+            break
+        case .array(let parts)?:
+            var texts: [String] = []
+            for (j, p) in parts.enumerated() {
+                let at = "\(path).content[\(j)]"
+                guard case .string(let type)? = p["type"] else { throw .invalid(at, "'\(at).type' is missing", code: "invalid_value") }
+                guard type == "text" else { throw .unsupported(at, "content of type '\(type)' is not supported; only text") }
+                guard case .string(let text)? = p["text"] else { throw .invalid(at, "'\(at).text' must be a string", code: "invalid_type") }
+                texts.append(text)
+            }
+            o["content"] = .string(texts.joined(separator: "\n"))
+        case .null?, nil:
+            guard role == "assistant" else { throw .invalid("\(path).content", "'\(path).content' is required for role '\(role)'", code: "missing_required_parameter") }
+        case let v?:
+            throw .invalid("\(path).content", "'\(path).content' must be a string or an array of text parts, got \(v.kind)", code: "invalid_type")
+        }
+        if let name = o["name"], name != .null, name.string == nil {
+            throw .invalid("\(path).name", "'\(path).name' must be a string", code: "invalid_type")
+        }
+        return .object(o)
+    }
+}
+
+/// A validated `POST /v1/completions` body.
+struct CompletionRequest {
+    var options: GenerationOptions
+    enum Prompt { case text(String), tokens([Int32]) }
+    var prompts: [Prompt]
+
+    init(body: [UInt8]) throws(APIError) {
+        let f = try Fields(body)
+        options = try GenerationOptions(f, maxTokensKeys: ["max_tokens"])
+        guard let p = f.present("prompt") else {
+            throw .invalid("prompt", "you must provide a prompt parameter", code: "missing_required_parameter")
+        }
+        func tokens(_ list: [JSONValue], _ at: String) throws(APIError) -> [Int32] {
+            var out: [Int32] = []
+            for v in list {
+                guard case .int(let i) = v, i >= 0, i <= Int(Int32.max) else {
+                    throw .invalid("prompt", "'\(at)' must hold token ids (non-negative integers)", code: "invalid_type")
+                }
+                out.append(Int32(i))
+            }
+            return out
+        }
+        switch p {
+        case .string(let s):
+            prompts = [.text(s)]
+        case .array(let list) where list.isEmpty:
+            throw .invalid("prompt", "'prompt' must not be empty", code: "invalid_value")
+        case .array(let list):
+            if case .int = list[0] {
+                prompts = [.tokens(try tokens(list, "prompt"))]
+            } else {
+                var out: [Prompt] = []
+                for (i, e) in list.enumerated() {
+                    switch e {
+                    case .string(let s): out.append(.text(s))
+                    case .array(let inner): out.append(.tokens(try tokens(inner, "prompt[\(i)]")))
+                    default: throw .invalid("prompt", "'prompt' must be a string, an array of strings, or token ids", code: "invalid_type")
+                    }
+                }
+                prompts = out
+            }
+        default:
+            throw .invalid("prompt", "'prompt' must be a string, an array of strings, or token ids, got \(p.kind)", code: "invalid_type")
+        }
+        guard prompts.count * options.n <= 64 else {
+            throw .invalid("prompt", "at most 64 choices in all (prompts × n), got \(prompts.count * options.n)", code: "invalid_value")
+        }
+        try f.refuse("best_of", unless: { $0 == .int(1) || $0 == .int(options.n) })
+        try f.refuse("echo", unless: { $0 == .bool(false) })
+        try f.refuse("suffix", unless: { $0 == .string("") })
+        try f.refuse("logprobs", unless: { $0 == .int(0) || $0 == .bool(false) }, "log-probabilities are not available yet")
+    }
+}

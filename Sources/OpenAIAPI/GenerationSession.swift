@@ -1,0 +1,212 @@
+import Engine
+import Foundation
+import HTTPServer
+import JSON
+
+/// One API request from submission to its last byte: it submits one engine request per
+/// prompt, turns the engine's events into deltas, and either streams each delta as a chunk
+/// or folds them into one response. Both shapes come from the same deltas, so a
+/// non-streaming response is exactly the fold of the stream.
+///
+/// Guarded by lock: the engine thread delivers events, the connection's queue submits and
+/// cancels.
+final class GenerationSession: @unchecked Sendable {
+    enum Kind { case chat, completion }
+
+    let kind: Kind
+    let service: ModelService
+    let responder: HTTPResponder
+    let options: GenerationOptions
+    let id: String
+    let created: Int
+    private let lock = NSLock()
+    private var stream: SSEStream?
+    private var texts: [String]
+    private var finishReasons: [String?]
+    private var engineIDs: [UInt64] = []
+    private var openRequests = 0
+    private var usage = Usage(promptTokens: 0, completionTokens: 0, cachedPromptTokens: 0)
+    private var ended = false
+
+    init(kind: Kind, service: ModelService, responder: HTTPResponder, options: GenerationOptions, prompts: Int) {
+        self.kind = kind
+        self.service = service
+        self.responder = responder
+        self.options = options
+        let alphabet = Array("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789")
+        id = (kind == .chat ? "chatcmpl-" : "cmpl-") + String((0..<24).map { _ in alphabet.randomElement()! })
+        created = Int(Date().timeIntervalSince1970)
+        texts = Array(repeating: "", count: prompts * options.n)
+        finishReasons = Array(repeating: nil, count: prompts * options.n)
+    }
+
+    /// Submits every prompt; on a refusal, cancels what was submitted and answers with the
+    /// error.
+    func start(_ prompts: [[Int32]], maxTokens: [Int]) {
+        lock.lock()
+        openRequests = prompts.count
+        if options.stream {
+            let s = SSEStream(responder) { [weak self] in self?.clientLeft() }
+            stream = s
+            if kind == .chat {
+                for c in 0..<texts.count { s.send(data: chunk([delta(c, role: true, content: "")])) }
+            }
+        } else {
+            responder.onDisconnect { [weak self] in self?.clientLeft() }
+        }
+        lock.unlock()
+        for (i, prompt) in prompts.enumerated() {
+            let offset = i * options.n
+            let request = EngineRequest(prompt: prompt, n: options.n, sampling: samplingFor(i),
+                                        stop: StopConditions(maxTokens: maxTokens[i], stopStrings: options.stop)) { [self] event in
+                handle(event, offset: offset)
+            }
+            do {
+                let eid = try service.engine.submit(request)
+                lock.withLock { engineIDs.append(eid) }
+            } catch {
+                fail(APIError(error, param: kind == .chat ? "messages" : "prompt"))
+                return
+            }
+        }
+    }
+
+    /// Each prompt of a list samples with its own seed derived from the request's.
+    private func samplingFor(_ prompt: Int) -> SamplingParameters {
+        var s = options.sampling
+        if let seed = s.seed { s.seed = seed &+ UInt64(prompt) &* 0x9E37_79B9_7F4A_7C15 }
+        return s
+    }
+
+    private func clientLeft() {
+        let ids = lock.withLock { () -> [UInt64] in
+            ended = true
+            return engineIDs
+        }
+        for id in ids { service.engine.cancel(id) }
+    }
+
+    private func fail(_ error: APIError) {
+        let (ids, s, wasEnded) = lock.withLock { () -> ([UInt64], SSEStream?, Bool) in
+            let was = ended
+            ended = true
+            return (engineIDs, stream, was)
+        }
+        for id in ids { service.engine.cancel(id) }
+        guard !wasEnded else { return }
+        if let s {
+            // Mid-stream: an error event, then the end.
+            s.send(data: PythonJSON.dumps(error.body))
+            s.finish()
+        } else {
+            responder.respond(error.response)
+        }
+    }
+
+    // MARK: - Engine events (engine thread)
+
+    private func handle(_ event: EngineEvent, offset: Int) {
+        lock.lock()
+        defer { lock.unlock() }
+        guard !ended else { return }
+        switch event {
+        case let .token(choice, _, text):
+            emit(offset + choice, text: text, finish: nil)
+        case let .finished(choice, reason, text):
+            switch reason {
+            case .stop, .length: emit(offset + choice, text: text, finish: reason.rawValue)
+            case .cancelled, .error: break
+            }
+        case .completed(let u):
+            usage.promptTokens += u.promptTokens
+            usage.completionTokens += u.completionTokens
+            usage.cachedPromptTokens += u.cachedPromptTokens
+            openRequests -= 1
+            if openRequests == 0 { finishLocked() }
+        }
+    }
+
+    private func emit(_ choice: Int, text: String, finish: String?) {
+        if let stream {
+            if !text.isEmpty { stream.send(data: chunk([delta(choice, content: text)])) }
+            if let finish { stream.send(data: chunk([delta(choice, finish: finish)])) }
+        }
+        texts[choice] += text
+        if let finish { finishReasons[choice] = finish }
+    }
+
+    private func finishLocked() {
+        ended = true
+        if let stream {
+            if options.includeUsage {
+                var o = header()
+                o["choices"] = .array([])
+                o["usage"] = usageJSON()
+                stream.send(data: PythonJSON.dumps(.object(o)))
+            }
+            stream.send(data: "[DONE]")
+            stream.finish()
+        } else {
+            responder.respond(HTTPResponse(status: 200, contentType: "application/json", body: PythonJSON.dumps(folded())))
+        }
+    }
+
+    // MARK: - Shapes
+
+    private func header() -> JSONObject {
+        JSONObject([
+            ("id", .string(id)),
+            ("object", .string(kind == .chat ? (stream == nil ? "chat.completion" : "chat.completion.chunk") : "text_completion")),
+            ("created", .int(created)),
+            ("model", .string(service.id)),
+            ("system_fingerprint", .string(service.fingerprint)),
+        ])
+    }
+
+    private func delta(_ choice: Int, role: Bool = false, content: String? = nil, finish: String? = nil) -> JSONValue {
+        var d = JSONObject()
+        if kind == .chat {
+            if role { d["role"] = .string("assistant") }
+            if let content { d["content"] = .string(content) }
+            return .object(JSONObject([("index", .int(choice)), ("delta", .object(d)), ("logprobs", .null),
+                                       ("finish_reason", finish.map { .string($0) } ?? .null)]))
+        }
+        return .object(JSONObject([("text", .string(content ?? "")), ("index", .int(choice)), ("logprobs", .null),
+                                   ("finish_reason", finish.map { .string($0) } ?? .null)]))
+    }
+
+    private func chunk(_ choices: [JSONValue]) -> String {
+        var o = header()
+        o["choices"] = .array(choices)
+        if options.includeUsage { o["usage"] = .null }
+        return PythonJSON.dumps(.object(o))
+    }
+
+    private func usageJSON() -> JSONValue {
+        .object(JSONObject([
+            ("prompt_tokens", .int(usage.promptTokens)),
+            ("completion_tokens", .int(usage.completionTokens)),
+            ("total_tokens", .int(usage.totalTokens)),
+            ("prompt_tokens_details", .object(JSONObject([("cached_tokens", .int(usage.cachedPromptTokens))]))),
+            ("completion_tokens_details", .object(JSONObject([("reasoning_tokens", .int(0))]))),
+        ]))
+    }
+
+    /// The stream's deltas, folded.
+    private func folded() -> JSONValue {
+        var o = header()
+        o["choices"] = .array(texts.indices.map { c in
+            let finish = finishReasons[c].map { JSONValue.string($0) } ?? .null
+            if kind == .chat {
+                return .object(JSONObject([
+                    ("index", .int(c)),
+                    ("message", .object(JSONObject([("role", .string("assistant")), ("content", .string(texts[c])), ("refusal", .null)]))),
+                    ("logprobs", .null), ("finish_reason", finish),
+                ]))
+            }
+            return .object(JSONObject([("text", .string(texts[c])), ("index", .int(c)), ("logprobs", .null), ("finish_reason", finish)]))
+        })
+        o["usage"] = usageJSON()
+        return .object(o)
+    }
+}

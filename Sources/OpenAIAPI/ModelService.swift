@@ -1,0 +1,58 @@
+import Engine
+import Foundation
+import JSON
+import Templates
+import Tokenization
+
+/// One served model: its engine, tokenizer and chat template, and how clients name it.
+public final class ModelService: Sendable {
+    public let id: String
+    /// Other names a request may use for it (the file name, with and without `.gguf`).
+    public let aliases: Set<String>
+    public let engine: Engine
+    public let tokenizer: Tokenizer
+    public let template: ChatTemplate?
+    public let created: Int
+    public let fingerprint: String
+
+    public init(id: String, aliases: Set<String> = [], engine: Engine, tokenizer: Tokenizer, template: ChatTemplate?,
+                created: Int = Int(Date().timeIntervalSince1970), fingerprint: String) {
+        self.id = id
+        self.aliases = aliases
+        self.engine = engine
+        self.tokenizer = tokenizer
+        self.template = template
+        self.created = created
+        self.fingerprint = fingerprint
+    }
+
+    public func answers(to name: String) -> Bool { name == id || aliases.contains(name) }
+
+    public var maxContext: Int { engine.maxContext }
+
+    /// The chat rendered by the model's template and tokenized: the template's markup may
+    /// hold special tokens, the messages' text never does.
+    func chatPrompt(_ messages: JSONValue) throws(APIError) -> [Int32] {
+        guard let template else {
+            throw .invalid("messages", "The model '\(id)' has no chat template; use /v1/completions", code: "no_chat_template")
+        }
+        let v = tokenizer.vocabulary
+        let bos = v.bos.map { String(decoding: tokenizer.pieceBytes($0, special: true), as: UTF8.self) } ?? ""
+        let eos = v.eos.map { String(decoding: tokenizer.pieceBytes($0, special: true), as: UTF8.self) } ?? ""
+        var rendered: Text
+        do {
+            rendered = try template.render(messages: messages, addGenerationPrompt: true, bosToken: bos, eosToken: eos)
+        } catch {
+            throw .invalid("messages", error.raisedByTemplate ? error.message : "The chat template failed: \(error.description)",
+                           code: "template_error")
+        }
+        var segments = rendered.parts.map { PromptSegment($0.string, trusted: $0.trusted) }
+        // The tokenizer adds BOS itself; a template that writes it too would double it
+        // (llama.cpp strips it the same way).
+        if v.addBOS, !bos.isEmpty, let first = segments.first, first.trusted, first.text.hasPrefix(bos) {
+            segments[0].text.removeFirst(bos.count)
+        }
+        return tokenizer.encode(segments, addSpecial: true)
+    }
+}
+

@@ -1,0 +1,135 @@
+import Engine
+import Foundation
+import HTTPServer
+import JSON
+
+/// The OpenAI endpoints over one model. The model may still be loading when the server
+/// starts: until `ready` is called, the API answers 503 and `/health` says so.
+public final class OpenAIServer: Sendable {
+    // Guarded by lock.
+    private let lock = NSLock()
+    private nonisolated(unsafe) var service: ModelService?
+
+    public init() {}
+
+    public func ready(_ s: ModelService) { lock.withLock { service = s } }
+
+    private func current() throws(APIError) -> ModelService {
+        guard let s = lock.withLock({ service }) else { throw .loading }
+        return s
+    }
+
+    /// The routes, ready to hand to the HTTP server.
+    public var router: Router {
+        var r = Router()
+        r.notFound = { req in APIError(status: 404, message: "Unknown request URL: \(req.method) \(req.path)", type: "invalid_request_error",
+                                       code: "unknown_url").response }
+        r.methodNotAllowed = { req, allowed in
+            var response = APIError(status: 405, message: "Method \(req.method) is not allowed for \(req.path); use \(allowed.joined(separator: " or "))",
+                                    type: "invalid_request_error", code: "method_not_allowed").response
+            response.headers.add("Allow", allowed.joined(separator: ", "))
+            return response
+        }
+        r.add("GET", "/health") { [self] _, _, responder in
+            let loaded = lock.withLock { service != nil }
+            responder.respond(HTTPResponse(status: loaded ? 200 : 503, contentType: "application/json",
+                                           body: loaded ? #"{"status": "ok"}"# : #"{"status": "loading"}"#))
+        }
+        r.add("GET", "/v1/models") { [self] _, _, responder in
+            answer(responder) { () throws(APIError) in
+                let s = try current()
+                return .object(JSONObject([("object", .string("list")), ("data", .array([modelJSON(s)]))]))
+            }
+        }
+        r.add("GET", "/v1/models/*") { [self] _, name, responder in
+            answer(responder) { () throws(APIError) in
+                let s = try current()
+                let id = name.flatMap { $0.removingPercentEncoding } ?? ""
+                guard s.answers(to: id) else { throw .modelNotFound(id) }
+                return modelJSON(s)
+            }
+        }
+        // Parsing, rendering and tokenizing a prompt can take a while: off the I/O loop.
+        r.add("POST", "/v1/chat/completions") { [self] request, _, responder in
+            DispatchQueue.global(qos: .userInitiated).async { chat(request, responder) }
+        }
+        r.add("POST", "/v1/completions") { [self] request, _, responder in
+            DispatchQueue.global(qos: .userInitiated).async { completions(request, responder) }
+        }
+        return r
+    }
+
+    private func chat(_ request: HTTPRequest, _ responder: HTTPResponder) {
+            do throws(APIError) {
+                let s = try current()
+                let chat = try ChatRequest(body: request.body)
+                guard s.answers(to: chat.options.model) else { throw .modelNotFound(chat.options.model) }
+                let prompt = try s.chatPrompt(chat.messages)
+                let maxTokens = try Self.maxTokens(chat.options.maxTokens, prompt: prompt.count, service: s, param: "messages")
+                GenerationSession(kind: .chat, service: s, responder: responder, options: chat.options, prompts: 1)
+                    .start([prompt], maxTokens: [maxTokens])
+            } catch {
+                responder.respond(error.response)
+            }
+    }
+
+    private func completions(_ request: HTTPRequest, _ responder: HTTPResponder) {
+            do throws(APIError) {
+                let s = try current()
+                let completion = try CompletionRequest(body: request.body)
+                guard s.answers(to: completion.options.model) else { throw .modelNotFound(completion.options.model) }
+                var prompts: [[Int32]] = []
+                var limits: [Int] = []
+                for p in completion.prompts {
+                    let ids: [Int32]
+                    switch p {
+                    case .text(let t): ids = s.tokenizer.encode(t, addSpecial: true, parseSpecial: false)
+                    case .tokens(let t): ids = t
+                    }
+                    for t in ids where Int(t) >= s.tokenizer.count {
+                        throw .invalid("prompt", "token id \(t) is out of range for a vocabulary of \(s.tokenizer.count) tokens", code: "invalid_value")
+                    }
+                    prompts.append(ids)
+                    // The legacy endpoint's default is 16 tokens.
+                    limits.append(try Self.maxTokens(completion.options.maxTokens ?? 16, prompt: ids.count, service: s, param: "prompt",
+                                                     explicit: completion.options.maxTokens != nil))
+                }
+                GenerationSession(kind: .completion, service: s, responder: responder, options: completion.options, prompts: prompts.count)
+                    .start(prompts, maxTokens: limits)
+            } catch {
+                responder.respond(error.response)
+            }
+    }
+
+    /// Tokens to generate at most: what the client asked, which must fit beside the prompt;
+    /// without a request, whatever the context leaves.
+    static func maxTokens(_ requested: Int?, prompt: Int, service: ModelService, param: String, explicit: Bool = true) throws(APIError) -> Int {
+        let context = service.maxContext
+        guard prompt < context else {
+            var e = APIError.contextLength(max: context, prompt: prompt)
+            e.param = param
+            throw e
+        }
+        guard let requested else { return context - prompt }
+        if prompt + requested > context {
+            guard explicit else { return context - prompt }
+            var e = APIError.contextLength(max: context, prompt: prompt, completion: requested)
+            e.param = param
+            throw e
+        }
+        return requested
+    }
+
+    private func modelJSON(_ s: ModelService) -> JSONValue {
+        .object(JSONObject([("id", .string(s.id)), ("object", .string("model")), ("created", .int(s.created)), ("owned_by", .string("martlet"))]))
+    }
+
+    private func answer(_ responder: HTTPResponder, _ body: () throws(APIError) -> JSONValue) {
+        do {
+            let value = try body()
+            responder.respond(HTTPResponse(status: 200, contentType: "application/json", body: PythonJSON.dumps(value)))
+        } catch {
+            responder.respond(error.response)
+        }
+    }
+}

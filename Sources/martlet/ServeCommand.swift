@@ -1,0 +1,153 @@
+import ArgumentParser
+import Dispatch
+import Engine
+import Foundation
+import GGUF
+import HTTPServer
+import OpenAIAPI
+import Runtime
+import Templates
+import Tokenization
+
+/// `martlet serve`: the OpenAI-compatible server. It listens at once and loads the model in
+/// the background (the API answers 503 until it is ready).
+struct Serve: ParsableCommand {
+    static let configuration = CommandConfiguration(abstract: "Serve a model over the OpenAI API.")
+
+    @Option(help: "A model name known to scripts/fetch-model, or a path to a .gguf file.") var model: String?
+    @Option(help: "Address to listen on (127.0.0.1: this machine only; 0.0.0.0 or :: for the network).") var host: String?
+    @Option(help: "Port (0 picks a free one).") var port: Int?
+    @Option(help: "A configuration file (see config/martlet.yaml).") var config: String?
+    @Option(help: "Worker threads (default: one per core).") var threads: Int?
+    @Option(name: .customLong("ctx-size"), help: "Context length per sequence (default: the model's, at most 8192).") var ctxSize: Int?
+    @Option(name: .customLong("kv-tokens"), help: "Positions in the shared KV cache (default: 4 × the context length).") var kvTokens: Int?
+
+    func run() throws {
+        var settings = ServerSettings()
+        if let config { settings = try ServerSettings.load(path: config) }
+        if let model { settings.model = model }
+        if let host { settings.host = host }
+        if let port { settings.port = port }
+        if let threads { settings.threads = threads }
+        if let ctxSize { settings.contextSize = ctxSize }
+        if let kvTokens { settings.kvTokens = kvTokens }
+        try settings.validate()
+        let fixed = settings
+
+        let api = OpenAIServer()
+        var http = HTTPServerConfiguration()
+        http.host = settings.host
+        http.port = settings.port
+        let server = HTTPServer(configuration: http, handler: api.router)
+        do { try server.start() } catch {
+            printError("cannot listen on \(settings.host):\(settings.port): \(error.description)")
+            throw ExitCode(1)
+        }
+        let shownHost = settings.host.contains(":") ? "[\(settings.host)]" : settings.host
+        say("martlet: listening on http://\(shownHost):\(server.port)/v1 (loading \(settings.model))")
+
+        let loader = Thread {
+            do {
+                let service = try Self.load(fixed)
+                api.ready(service)
+                say("martlet: ready: model '\(service.id)', context \(service.maxContext) tokens; try\n  curl http://\(shownHost):\(server.port)/v1/chat/completions -H 'Content-Type: application/json' -d '{\"model\": \"\(service.id)\", \"messages\": [{\"role\": \"user\", \"content\": \"Hello\"}]}'")
+            } catch {
+                printError("martlet: cannot load \(fixed.model): \(error)")
+                Foundation.exit(1)
+            }
+        }
+        loader.start()
+
+        for sig in [SIGINT, SIGTERM] {
+            signal(sig, SIG_IGN)
+            let source = DispatchSource.makeSignalSource(signal: sig, queue: .main)
+            source.setEventHandler {
+                say("martlet: shutting down")
+                server.shutdown(timeout: 10)
+                Foundation.exit(0)
+            }
+            source.resume()
+            Self.signalSources.append(source)
+        }
+        dispatchMain()
+    }
+
+    nonisolated(unsafe) static var signalSources: [DispatchSourceSignal] = []
+
+    static func load(_ s: ServerSettings) throws -> ModelService {
+        let path = KnownModels.resolve(s.model)
+        let file = try GGUFFile(path: path)
+        let tokenizer = try Tokenizer(file: file)
+        let weights = try ModelWeights(file: file)
+        let template = try (try file.string("tokenizer.chat_template")).map { try ChatTemplate($0) }
+        let context = min(s.contextSize ?? min(weights.config.nCtxTrain, 8192), weights.config.nCtxTrain)
+        let pool = ThreadPool(threads: s.threads ?? ProcessInfo.processInfo.activeProcessorCount)
+        let m = Model(weights: weights, maxBatchTokens: 512, maxContext: context, pool: pool)
+        let blockSize = 16
+        let kvTokens = s.kvTokens ?? 4 * context
+        let kv = try KVPool(blockCount: (kvTokens + blockSize - 1) / blockSize, blockSize: blockSize, config: weights.config)
+        let engine = Engine(runtime: ModelRuntime(model: m, kv: kv), tokenizer: tokenizer)
+        let fileName = URL(fileURLWithPath: path).lastPathComponent
+        let id = KnownModels.files[s.model] != nil ? s.model : String(fileName.dropLast(fileName.hasSuffix(".gguf") ? 5 : 0))
+        var h: UInt64 = 1469598103934665603
+        for b in Array("\(fileName):\(file.fileSize)".utf8) { h = (h ^ UInt64(b)) &* 1099511628211 }
+        return ModelService(id: id, aliases: [fileName, path, s.model], engine: engine, tokenizer: tokenizer, template: template,
+                            fingerprint: "fp_" + String(h >> 24, radix: 16))
+    }
+}
+
+/// The server's settings: defaults, then the configuration file, then the command line.
+struct ServerSettings {
+    var model = KnownModels.defaultName
+    var host = "127.0.0.1"
+    var port = 8080
+    var threads: Int?
+    var contextSize: Int?
+    var kvTokens: Int?
+
+    static let keys = ["model", "host", "port", "threads", "ctx_size", "kv_tokens", "models_dir"]
+
+    /// A flat `key: value` file (a YAML subset: comments, blank lines, optional quotes).
+    /// Unknown keys are errors, so a misspelt setting is never silently ignored.
+    static func load(path: String) throws -> ServerSettings {
+        guard let text = try? String(contentsOfFile: path, encoding: .utf8) else {
+            throw ValidationError("cannot read the configuration file \(path)")
+        }
+        var s = ServerSettings()
+        for (n, raw) in text.split(separator: "\n", omittingEmptySubsequences: false).enumerated() {
+            let line = raw.split(separator: "#", maxSplits: 1, omittingEmptySubsequences: false)[0].trimmingCharacters(in: .whitespaces)
+            if line.isEmpty { continue }
+            guard let colon = line.firstIndex(of: ":") else { throw ValidationError("\(path):\(n + 1): expected 'key: value', got '\(line)'") }
+            let key = line[..<colon].trimmingCharacters(in: .whitespaces)
+            var value = line[line.index(after: colon)...].trimmingCharacters(in: .whitespaces)
+            if value.count >= 2, let f = value.first, f == "\"" || f == "'", value.last == f { value = String(value.dropFirst().dropLast()) }
+            func int() throws -> Int {
+                guard let v = Int(value) else { throw ValidationError("\(path):\(n + 1): \(key) must be an integer, got '\(value)'") }
+                return v
+            }
+            switch key {
+            case "model": s.model = value
+            case "host": s.host = value
+            case "port": s.port = try int()
+            case "threads": s.threads = try int()
+            case "ctx_size": s.contextSize = try int()
+            case "kv_tokens": s.kvTokens = try int()
+            case "models_dir": setenv("MARTLET_MODELS_DIR", value, 0)
+            default: throw ValidationError("\(path):\(n + 1): unknown setting '\(key)'; known: \(keys.joined(separator: ", "))")
+            }
+        }
+        return s
+    }
+
+    func validate() throws {
+        guard (0...65535).contains(port) else { throw ValidationError("port must be between 0 and 65535, got \(port)") }
+        if let threads, !(1...1024).contains(threads) { throw ValidationError("threads must be between 1 and 1024, got \(threads)") }
+        if let contextSize, !(16...1 << 20).contains(contextSize) { throw ValidationError("ctx_size must be between 16 and 1048576, got \(contextSize)") }
+        if let kvTokens, !(16...1 << 24).contains(kvTokens) { throw ValidationError("kv_tokens must be between 16 and 16777216, got \(kvTokens)") }
+    }
+}
+
+/// A line to standard output, written at once (stdout may be a pipe to a log).
+func say(_ line: String) {
+    FileHandle.standardOutput.write(Data((line + "\n").utf8))
+}
