@@ -51,54 +51,54 @@ public final class OpenAIServer: Sendable {
         }
         // Parsing, rendering and tokenizing a prompt can take a while: off the I/O loop.
         r.add("POST", "/v1/chat/completions") { [self] request, _, responder in
-            DispatchQueue.global(qos: .userInitiated).async { chat(request, responder) }
+            DispatchQueue.global(qos: .userInitiated).async { self.chat(request, responder) }
         }
         r.add("POST", "/v1/completions") { [self] request, _, responder in
-            DispatchQueue.global(qos: .userInitiated).async { completions(request, responder) }
+            DispatchQueue.global(qos: .userInitiated).async { self.completions(request, responder) }
         }
         return r
     }
 
     private func chat(_ request: HTTPRequest, _ responder: HTTPResponder) {
-            do throws(APIError) {
-                let s = try current()
-                let chat = try ChatRequest(body: request.body)
-                guard s.answers(to: chat.options.model) else { throw .modelNotFound(chat.options.model) }
-                let prompt = try s.chatPrompt(chat.messages)
-                let maxTokens = try Self.maxTokens(chat.options.maxTokens, prompt: prompt.count, service: s, param: "messages")
-                GenerationSession(kind: .chat, service: s, responder: responder, options: chat.options, prompts: 1)
-                    .start([prompt], maxTokens: [maxTokens])
-            } catch {
-                responder.respond(error.response)
-            }
+        do throws(APIError) {
+            let s = try current()
+            let chat = try ChatRequest(body: request.body)
+            guard s.answers(to: chat.options.model) else { throw .modelNotFound(chat.options.model) }
+            let prompt = try s.chatPrompt(chat.messages)
+            let maxTokens = try Self.maxTokens(chat.options.maxTokens, prompt: prompt.count, service: s, param: "messages")
+            GenerationSession(kind: .chat, service: s, responder: responder, options: chat.options, prompts: 1)
+                .start([prompt], maxTokens: [maxTokens])
+        } catch {
+            responder.respond(error.response)
+        }
     }
 
     private func completions(_ request: HTTPRequest, _ responder: HTTPResponder) {
-            do throws(APIError) {
-                let s = try current()
-                let completion = try CompletionRequest(body: request.body)
-                guard s.answers(to: completion.options.model) else { throw .modelNotFound(completion.options.model) }
-                var prompts: [[Int32]] = []
-                var limits: [Int] = []
-                for p in completion.prompts {
-                    let ids: [Int32]
-                    switch p {
-                    case .text(let t): ids = s.tokenizer.encode(t, addSpecial: true, parseSpecial: false)
-                    case .tokens(let t): ids = t
-                    }
-                    for t in ids where Int(t) >= s.tokenizer.count {
-                        throw .invalid("prompt", "token id \(t) is out of range for a vocabulary of \(s.tokenizer.count) tokens", code: "invalid_value")
-                    }
-                    prompts.append(ids)
-                    // The legacy endpoint's default is 16 tokens.
-                    limits.append(try Self.maxTokens(completion.options.maxTokens ?? 16, prompt: ids.count, service: s, param: "prompt",
-                                                     explicit: completion.options.maxTokens != nil))
+        do throws(APIError) {
+            let s = try current()
+            let completion = try CompletionRequest(body: request.body)
+            guard s.answers(to: completion.options.model) else { throw .modelNotFound(completion.options.model) }
+            var prompts: [[Int32]] = []
+            var limits: [Int] = []
+            for p in completion.prompts {
+                let ids: [Int32]
+                switch p {
+                case .text(let t): ids = s.tokenizer.encode(t, addSpecial: true, parseSpecial: false)
+                case .tokens(let t): ids = t
                 }
-                GenerationSession(kind: .completion, service: s, responder: responder, options: completion.options, prompts: prompts.count)
-                    .start(prompts, maxTokens: limits)
-            } catch {
-                responder.respond(error.response)
+                for t in ids where Int(t) >= s.tokenizer.count {
+                    throw .invalid("prompt", "token id \(t) is out of range for a vocabulary of \(s.tokenizer.count) tokens", code: "invalid_value")
+                }
+                prompts.append(ids)
+                // The legacy endpoint's default is 16 tokens.
+                limits.append(try Self.maxTokens(completion.options.maxTokens ?? 16, prompt: ids.count, service: s, param: "prompt",
+                                                 explicit: completion.options.maxTokens != nil))
             }
+            GenerationSession(kind: .completion, service: s, responder: responder, options: completion.options, prompts: prompts.count)
+                .start(prompts, maxTokens: limits)
+        } catch {
+            responder.respond(error.response)
+        }
     }
 
     /// Tokens to generate at most: what the client asked, which must fit beside the prompt;
