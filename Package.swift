@@ -42,7 +42,8 @@ let package = Package(
         .testTarget(name: "TokenizationTests", dependencies: ["Tokenization", "GGUF", "TestSupport"]),
         .testTarget(name: "RuntimeTests", dependencies: ["Runtime", "GGUF", "TestSupport", "CKernels"]),
         .testTarget(name: "EngineTests", dependencies: ["Engine", "Runtime", "Tokenization", "GGUF", "TestSupport"]),
-        .testTarget(name: "HTTPServerTests", dependencies: ["HTTPServer"]),
+        .testTarget(name: "HTTPServerTests", dependencies: ["HTTPServer", "TestSupport"]),
+        .testTarget(name: "OpenAIAPITests", dependencies: ["OpenAIAPI", "HTTPServer", "Engine", "Runtime", "Templates", "Tokenization", "GGUF", "JSON", "TestSupport"]),
         .testTarget(name: "MartletCLITests", dependencies: ["martlet", "GGUF", "JSON", "TestSupport"]),
     ],
     swiftLanguageModes: [.v6]

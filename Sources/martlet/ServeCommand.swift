@@ -21,6 +21,7 @@ struct Serve: ParsableCommand {
     @Option(help: "Worker threads (default: one per core).") var threads: Int?
     @Option(name: .customLong("ctx-size"), help: "Context length per sequence (default: the model's, at most 8192).") var ctxSize: Int?
     @Option(name: .customLong("kv-tokens"), help: "Positions in the shared KV cache (default: 4 × the context length).") var kvTokens: Int?
+    @Option(name: .customLong("max-waiting"), help: "Requests that may wait for a place in the batch before new ones get 429 (default 256).") var maxWaiting: Int?
 
     func run() throws {
         var settings = ServerSettings()
@@ -31,6 +32,7 @@ struct Serve: ParsableCommand {
         if let threads { settings.threads = threads }
         if let ctxSize { settings.contextSize = ctxSize }
         if let kvTokens { settings.kvTokens = kvTokens }
+        if let maxWaiting { settings.maxWaiting = maxWaiting }
         try settings.validate()
         let fixed = settings
 
@@ -86,7 +88,9 @@ struct Serve: ParsableCommand {
         let blockSize = 16
         let kvTokens = s.kvTokens ?? 4 * context
         let kv = try KVPool(blockCount: (kvTokens + blockSize - 1) / blockSize, blockSize: blockSize, config: weights.config)
-        let engine = Engine(runtime: ModelRuntime(model: m, kv: kv), tokenizer: tokenizer)
+        var ec = EngineConfiguration()
+        ec.maxWaitingRequests = s.maxWaiting
+        let engine = Engine(runtime: ModelRuntime(model: m, kv: kv), tokenizer: tokenizer, configuration: ec)
         let fileName = URL(fileURLWithPath: path).lastPathComponent
         let id = KnownModels.files[s.model] != nil ? s.model : String(fileName.dropLast(fileName.hasSuffix(".gguf") ? 5 : 0))
         var h: UInt64 = 1469598103934665603
@@ -104,8 +108,9 @@ struct ServerSettings {
     var threads: Int?
     var contextSize: Int?
     var kvTokens: Int?
+    var maxWaiting = 256
 
-    static let keys = ["model", "host", "port", "threads", "ctx_size", "kv_tokens", "models_dir"]
+    static let keys = ["model", "host", "port", "threads", "ctx_size", "kv_tokens", "max_waiting", "models_dir"]
 
     /// A flat `key: value` file (a YAML subset: comments, blank lines, optional quotes).
     /// Unknown keys are errors, so a misspelt setting is never silently ignored.
@@ -132,6 +137,7 @@ struct ServerSettings {
             case "threads": s.threads = try int()
             case "ctx_size": s.contextSize = try int()
             case "kv_tokens": s.kvTokens = try int()
+            case "max_waiting": s.maxWaiting = try int()
             case "models_dir": setenv("MARTLET_MODELS_DIR", value, 0)
             default: throw ValidationError("\(path):\(n + 1): unknown setting '\(key)'; known: \(keys.joined(separator: ", "))")
             }
@@ -143,6 +149,7 @@ struct ServerSettings {
         guard (0...65535).contains(port) else { throw ValidationError("port must be between 0 and 65535, got \(port)") }
         if let threads, !(1...1024).contains(threads) { throw ValidationError("threads must be between 1 and 1024, got \(threads)") }
         if let contextSize, !(16...1 << 20).contains(contextSize) { throw ValidationError("ctx_size must be between 16 and 1048576, got \(contextSize)") }
+        guard (0...1 << 20).contains(maxWaiting) else { throw ValidationError("max_waiting must be between 0 and 1048576, got \(maxWaiting)") }
         if let kvTokens, !(16...1 << 24).contains(kvTokens) { throw ValidationError("kv_tokens must be between 16 and 16777216, got \(kvTokens)") }
     }
 }

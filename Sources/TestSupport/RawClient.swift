@@ -3,11 +3,11 @@ import Foundation
 import Glibc
 #endif
 
-/// A blocking TCP client for the server's live tests: send bytes, read what comes back.
-final class RawClient {
-    let fd: Int32
+/// A blocking TCP client for the live tests of the server and the API: send bytes, read what comes back.
+public final class RawClient {
+    public let fd: Int32
 
-    init(port: Int, host: String = "127.0.0.1") throws {
+    public init(port: Int, host: String = "127.0.0.1") throws {
         var hints = addrinfo()
         hints.ai_socktype = Int32(SOCK_STREAM.rawValue)
         var list: UnsafeMutablePointer<addrinfo>?
@@ -22,8 +22,8 @@ final class RawClient {
 
     deinit { close(fd) }
 
-    func send(_ text: String) { send(Array(text.utf8)) }
-    func send(_ bytes: [UInt8]) {
+    public func send(_ text: String) { send(Array(text.utf8)) }
+    public func send(_ bytes: [UInt8]) {
         var sent = 0
         while sent < bytes.count {
             let n = bytes.withUnsafeBytes { Glibc.send(fd, $0.baseAddress! + sent, bytes.count - sent, Int32(MSG_NOSIGNAL)) }
@@ -33,7 +33,7 @@ final class RawClient {
     }
 
     /// Reads until `done(received)` or end of file or the timeout; returns what came.
-    func read(until done: (String) -> Bool = { _ in false }, timeout: Double = 10) -> (text: String, closed: Bool) {
+    public func read(until done: (String) -> Bool = { _ in false }, timeout: Double = 10) -> (text: String, closed: Bool) {
         var received: [UInt8] = []
         var buf = [UInt8](repeating: 0, count: 65536)
         let deadline = Date().addingTimeInterval(timeout)
@@ -51,12 +51,12 @@ final class RawClient {
     }
 
     /// Reads `count` complete responses with Content-Length bodies.
-    func responses(_ count: Int) -> [String] {
+    public func responses(_ count: Int) -> [String] {
         let r = read { Self.split($0).count >= count }
         return Self.split(r.text)
     }
 
-    static func split(_ text: String) -> [String] {
+    public static func split(_ text: String) -> [String] {
         var out: [String] = []
         var rest = Array(text.utf8)[...]
         let crlf2: [UInt8] = [13, 10, 13, 10]
@@ -72,5 +72,5 @@ final class RawClient {
         return out
     }
 
-    func shutdownWrite() { shutdown(fd, Int32(SHUT_WR)) }
+    public func shutdownWrite() { shutdown(fd, Int32(SHUT_WR)) }
 }
