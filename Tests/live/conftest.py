@@ -1,0 +1,65 @@
+"""Starts `martlet serve` on port 0 for the live tests and stops it afterwards."""
+import json
+import os
+import re
+import subprocess
+import time
+import urllib.request
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def _binary():
+    explicit = os.environ.get("MARTLET_BIN")
+    if explicit:
+        return explicit
+    for build in ("debug", "release"):
+        path = ROOT / ".build" / build / "martlet"
+        if path.exists():
+            return str(path)
+    pytest.fail("no martlet binary: run `swift build` first (or set MARTLET_BIN)")
+
+
+class Server:
+    def __init__(self, *args):
+        self.proc = subprocess.Popen([_binary(), "serve", "--port", "0", *args], cwd=ROOT,
+                                     stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+        line = self.proc.stdout.readline()
+        match = re.search(r"http://([^/]+)/v1", line)
+        assert match, f"unexpected first line from martlet serve: {line!r}"
+        self.base = f"http://{match.group(1)}"
+        deadline = time.time() + 120
+        while time.time() < deadline:
+            try:
+                with urllib.request.urlopen(self.base + "/health") as r:
+                    if json.load(r)["status"] == "ok":
+                        return
+            except Exception:
+                pass
+            assert self.proc.poll() is None, "martlet serve exited: " + self.proc.stdout.read()
+            time.sleep(0.2)
+        pytest.fail("martlet serve did not become ready in 120 s")
+
+    def stop(self):
+        self.proc.terminate()
+        try:
+            self.proc.wait(10)
+        except subprocess.TimeoutExpired:
+            self.proc.kill()
+
+
+@pytest.fixture(scope="session")
+def server():
+    s = Server("--model", "smollm2-135m-instruct", "--ctx-size", "512", "--kv-tokens", "8192")
+    yield s
+    s.stop()
+
+
+@pytest.fixture(scope="session")
+def tiny_queue_server():
+    s = Server("--model", "smollm2-135m-instruct", "--ctx-size", "256", "--max-waiting", "0")
+    yield s
+    s.stop()

@@ -1,0 +1,131 @@
+"""The real server on the real default model, through the official `openai` package, curl and
+raw sockets."""
+import concurrent.futures
+import json
+import socket
+import subprocess
+
+import openai
+import pytest
+
+MODEL = "smollm2-135m-instruct"
+HELLO = [{"role": "user", "content": "Name three colours."}]
+
+
+def client(server, **kw):
+    return openai.OpenAI(base_url=server.base + "/v1", api_key="unused", max_retries=0, **kw)
+
+
+def test_models(server):
+    models = client(server).models.list()
+    assert [m.id for m in models.data] == [MODEL]
+    assert client(server).models.retrieve(MODEL).id == MODEL
+
+
+def test_chat_and_usage(server):
+    r = client(server).chat.completions.create(model=MODEL, messages=HELLO, max_tokens=12, temperature=0)
+    assert r.object == "chat.completion" and r.id.startswith("chatcmpl-")
+    assert r.choices[0].message.role == "assistant" and r.choices[0].message.content
+    assert r.choices[0].finish_reason in ("stop", "length")
+    assert r.usage.prompt_tokens > 0 and r.usage.completion_tokens <= 12
+    assert r.usage.total_tokens == r.usage.prompt_tokens + r.usage.completion_tokens
+    assert r.usage.prompt_tokens_details.cached_tokens >= 0
+    assert r.system_fingerprint
+
+
+def test_stream_is_the_fold(server):
+    c = client(server)
+    whole = c.chat.completions.create(model=MODEL, messages=HELLO, max_tokens=16, temperature=0)
+    chunks = list(c.chat.completions.create(model=MODEL, messages=HELLO, max_tokens=16, temperature=0,
+                                            stream=True, stream_options={"include_usage": True}))
+    assert chunks[0].choices[0].delta.role == "assistant"
+    text = "".join(ch.choices[0].delta.content or "" for ch in chunks if ch.choices)
+    assert text == whole.choices[0].message.content
+    finishes = [ch.choices[0].finish_reason for ch in chunks if ch.choices and ch.choices[0].finish_reason]
+    assert finishes == [whole.choices[0].finish_reason]
+    assert chunks[-1].choices == [] and chunks[-1].usage.completion_tokens == whole.usage.completion_tokens
+    assert all(ch.usage is None for ch in chunks[:-1])
+    # Without include_usage there is no usage chunk.
+    plain = list(c.chat.completions.create(model=MODEL, messages=HELLO, max_tokens=4, stream=True))
+    assert all(ch.choices for ch in plain)
+
+
+def test_n_and_seed(server):
+    c = client(server)
+    r = c.chat.completions.create(model=MODEL, messages=HELLO, max_tokens=8, n=3, temperature=1.0, seed=11)
+    assert [ch.index for ch in r.choices] == [0, 1, 2]
+    again = c.chat.completions.create(model=MODEL, messages=HELLO, max_tokens=8, n=3, temperature=1.0, seed=11)
+    assert [ch.message.content for ch in r.choices] == [ch.message.content for ch in again.choices]
+
+
+def test_stop(server):
+    c = client(server)
+    free = c.completions.create(model=MODEL, prompt="1, 2, 3, 4, 5,", max_tokens=12, temperature=0).choices[0].text
+    assert "7" in free, free
+    stopped = c.completions.create(model=MODEL, prompt="1, 2, 3, 4, 5,", max_tokens=12, temperature=0, stop=["7"])
+    assert stopped.choices[0].text == free[:free.index("7")]
+    assert stopped.choices[0].finish_reason == "stop"
+
+
+def test_completions_many_prompts(server):
+    r = client(server).completions.create(model=MODEL, prompt=["Once upon a time", "The sky is"], max_tokens=5, n=2, temperature=0)
+    assert r.object == "text_completion"
+    assert [ch.index for ch in r.choices] == [0, 1, 2, 3]
+    assert r.choices[0].text == r.choices[1].text and r.choices[2].text == r.choices[3].text
+    ids = client(server).completions.create(model=MODEL, prompt=[1, 2, 3], max_tokens=3)
+    assert ids.usage.prompt_tokens == 3
+
+
+def test_sdk_error_classes(server, tiny_queue_server):
+    c = client(server)
+    with pytest.raises(openai.BadRequestError) as e:
+        c.chat.completions.create(model=MODEL, messages=HELLO, temperature=5)
+    assert e.value.body["param"] == "temperature" and "got 5.0" in e.value.body["message"]
+    with pytest.raises(openai.NotFoundError) as e:
+        c.chat.completions.create(model="gpt-5", messages=HELLO)
+    assert e.value.body["code"] == "model_not_found"
+    with pytest.raises(openai.BadRequestError) as e:
+        c.chat.completions.create(model=MODEL, messages=[{"role": "user", "content": "word " * 600}])
+    assert e.value.body["code"] == "context_length_exceeded"
+    assert e.value.body["message"].startswith("This model's maximum context length is 512 tokens.")
+    with pytest.raises(openai.BadRequestError) as e:
+        c.chat.completions.create(model=MODEL, messages=HELLO, logprobs=True)
+    assert e.value.body["param"] == "logprobs"
+    with pytest.raises(openai.RateLimitError) as e:
+        client(tiny_queue_server).chat.completions.create(model=MODEL, messages=HELLO, max_tokens=2)
+    assert e.value.response.headers["retry-after"] == "1"
+
+
+def test_curl_streams(server):
+    body = json.dumps({"model": MODEL, "messages": HELLO, "max_tokens": 6, "stream": True, "temperature": 0})
+    out = subprocess.run(["curl", "-sN", server.base + "/v1/chat/completions", "-H", "Content-Type: application/json", "-d", body],
+                         capture_output=True, text=True, timeout=120).stdout
+    events = [line[6:] for line in out.split("\n\n") if line.startswith("data: ")]
+    assert events[-1] == "[DONE]"
+    assert all(json.loads(e)["object"] == "chat.completion.chunk" for e in events[:-1])
+
+
+def test_32_concurrent_streams_equal_their_twins(server):
+    prompts = [[{"role": "user", "content": f"Write one sentence about the number {i}."}] for i in range(32)]
+    c = client(server, timeout=600)
+
+    def streamed(m):
+        return "".join(ch.choices[0].delta.content or "" for ch in
+                       c.chat.completions.create(model=MODEL, messages=m, max_tokens=12, temperature=0, stream=True) if ch.choices)
+
+    with concurrent.futures.ThreadPoolExecutor(32) as pool:
+        streams = list(pool.map(streamed, prompts))
+    twins = [c.chat.completions.create(model=MODEL, messages=m, max_tokens=12, temperature=0).choices[0].message.content for m in prompts]
+    assert streams == twins
+
+
+def test_raw_keep_alive_and_pipelining(server):
+    host, port = server.base[len("http://"):].rsplit(":", 1)
+    s = socket.create_connection((host, int(port)), timeout=30)
+    s.sendall(b"GET /health HTTP/1.1\r\nHost: x\r\n\r\n" * 3)
+    data = b""
+    while data.count(b"HTTP/1.1 200 OK") < 3:
+        chunk = s.recv(65536)
+        assert chunk, "connection closed early"
+        data += chunk
+    s.close()
