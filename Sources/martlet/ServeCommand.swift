@@ -92,10 +92,12 @@ struct Serve: ParsableCommand {
         ec.maxWaitingRequests = s.maxWaiting
         let engine = Engine(runtime: ModelRuntime(model: m, kv: kv), tokenizer: tokenizer, configuration: ec)
         let fileName = URL(fileURLWithPath: path).lastPathComponent
-        let id = KnownModels.files[s.model] != nil ? s.model : String(fileName.dropLast(fileName.hasSuffix(".gguf") ? 5 : 0))
+        // A known model is called by its known name, however it was given.
+        let known = KnownModels.files.first { $0.value == fileName }?.key
+        let id = known ?? String(fileName.dropLast(fileName.hasSuffix(".gguf") ? 5 : 0))
         var h: UInt64 = 1469598103934665603
         for b in Array("\(fileName):\(file.fileSize)".utf8) { h = (h ^ UInt64(b)) &* 1099511628211 }
-        return ModelService(id: id, aliases: [fileName, path, s.model], engine: engine, tokenizer: tokenizer, template: template,
+        return ModelService(id: id, aliases: [fileName, String(fileName.dropLast(fileName.hasSuffix(".gguf") ? 5 : 0)), path, s.model], engine: engine, tokenizer: tokenizer, template: template,
                             fingerprint: "fp_" + String(h >> 24, radix: 16))
     }
 }
