@@ -16,10 +16,11 @@ struct BenchEngine: ParsableCommand {
     @Option(help: "Concurrent streams for the throughput test.") var streams = 16
     @Option(name: .customLong("decode-tokens"), help: "Tokens each stream generates.") var decodeTokens = 64
 
-    /// Times of each choice's token events, from the engine's sink.
+    /// Times of each choice's token events, from the engine's sink. Waiting blocks on a
+    /// condition (polling would take CPU time from the engine being measured).
     final class Timeline: @unchecked Sendable {
         // Guarded by lock.
-        private let lock = NSLock()
+        private let lock = NSCondition()
         private var times: [UInt64] = []
         private var done = false
         var sink: EngineSink {
@@ -28,7 +29,9 @@ struct BenchEngine: ParsableCommand {
                 lock.withLock {
                     switch event {
                     case .token: times.append(now)
-                    case .completed: done = true
+                    case .completed:
+                        done = true
+                        lock.broadcast()
                     case .finished: break
                     }
                 }
@@ -36,7 +39,11 @@ struct BenchEngine: ParsableCommand {
         }
         var tokenTimes: [UInt64] { lock.withLock { times } }
         var isDone: Bool { lock.withLock { done } }
-        func wait() { while !isDone { usleep(200) } }
+        func wait() {
+            lock.lock()
+            while !done { lock.wait() }
+            lock.unlock()
+        }
     }
 
     func run() throws {
@@ -105,7 +112,7 @@ struct BenchEngine: ParsableCommand {
             let e = engine()
             defer { e.shutdown() }
             let running = try (0..<4).map { try submit(e, prompts[$0], maxTokens: 160) }
-            while running.contains(where: { $0.tokenTimes.count < 20 }) { usleep(500) }
+            while running.contains(where: { $0.tokenTimes.count < 20 }) { usleep(5000) }
             var long: [Int32] = tok.encode("Summarize the following text.", addSpecial: true)
             while long.count < 2000 { long += filler }
             long = Array(long.prefix(2000))
@@ -141,7 +148,7 @@ struct BenchEngine: ParsableCommand {
             var peakBlocks = 0
             while lines.contains(where: { !$0.isDone }) {
                 peakBlocks = max(peakBlocks, e.statistics().blocksOwned)
-                usleep(1000)
+                usleep(5000)
             }
             let blockBytes = kv.bytes / kv.blockCount
             let heldTokens = prompts.prefix(streams).reduce(0) { $0 + $1.count + decodeTokens }
