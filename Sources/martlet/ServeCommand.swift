@@ -37,7 +37,7 @@ struct Serve: ParsableCommand {
         let fixed = settings
 
         let api = OpenAIServer()
-        var http = HTTPServerConfiguration()
+        var http = settings.http
         http.host = settings.host
         http.port = settings.port
         let server = HTTPServer(configuration: http, handler: api.router)
@@ -111,8 +111,11 @@ struct ServerSettings {
     var contextSize: Int?
     var kvTokens: Int?
     var maxWaiting = 256
+    var http = HTTPServerConfiguration()
 
-    static let keys = ["model", "host", "port", "threads", "ctx_size", "kv_tokens", "max_waiting", "models_dir"]
+    static let keys = ["model", "host", "port", "threads", "ctx_size", "kv_tokens", "max_waiting", "models_dir",
+                       "max_connections", "header_timeout", "keep_alive_timeout", "max_body_bytes", "max_header_bytes",
+                       "max_header_fields", "max_request_line_bytes"]
 
     /// A flat `key: value` file (a YAML subset: comments, blank lines, optional quotes).
     /// Unknown keys are errors, so a misspelt setting is never silently ignored.
@@ -140,6 +143,13 @@ struct ServerSettings {
             case "ctx_size": s.contextSize = try int()
             case "kv_tokens": s.kvTokens = try int()
             case "max_waiting": s.maxWaiting = try int()
+            case "max_connections": s.http.maxConnections = try int()
+            case "header_timeout": s.http.headerTimeout = Double(try int())
+            case "keep_alive_timeout": s.http.keepAliveTimeout = Double(try int())
+            case "max_body_bytes": s.http.limits.bodyBytes = try int()
+            case "max_header_bytes": s.http.limits.headerSectionBytes = try int()
+            case "max_header_fields": s.http.limits.headerFields = try int()
+            case "max_request_line_bytes": s.http.limits.requestLineBytes = try int()
             case "models_dir": setenv("MARTLET_MODELS_DIR", value, 0)
             default: throw ValidationError("\(path):\(n + 1): unknown setting '\(key)'; known: \(keys.joined(separator: ", "))")
             }
@@ -151,6 +161,14 @@ struct ServerSettings {
         guard (0...65535).contains(port) else { throw ValidationError("port must be between 0 and 65535, got \(port)") }
         if let threads, !(1...1024).contains(threads) { throw ValidationError("threads must be between 1 and 1024, got \(threads)") }
         if let contextSize, !(16...1 << 20).contains(contextSize) { throw ValidationError("ctx_size must be between 16 and 1048576, got \(contextSize)") }
+        let h = http
+        guard (1...1 << 20).contains(h.maxConnections) else { throw ValidationError("max_connections must be between 1 and 1048576, got \(h.maxConnections)") }
+        guard (1...3600).contains(h.headerTimeout) else { throw ValidationError("header_timeout must be between 1 and 3600 seconds, got \(Int(h.headerTimeout))") }
+        guard (1...86400).contains(h.keepAliveTimeout) else { throw ValidationError("keep_alive_timeout must be between 1 and 86400 seconds, got \(Int(h.keepAliveTimeout))") }
+        guard (1...1 << 30).contains(h.limits.bodyBytes) else { throw ValidationError("max_body_bytes must be between 1 and 1073741824, got \(h.limits.bodyBytes)") }
+        guard (256...1 << 24).contains(h.limits.headerSectionBytes) else { throw ValidationError("max_header_bytes must be between 256 and 16777216, got \(h.limits.headerSectionBytes)") }
+        guard (1...10_000).contains(h.limits.headerFields) else { throw ValidationError("max_header_fields must be between 1 and 10000, got \(h.limits.headerFields)") }
+        guard (64...1 << 20).contains(h.limits.requestLineBytes) else { throw ValidationError("max_request_line_bytes must be between 64 and 1048576, got \(h.limits.requestLineBytes)") }
         guard (0...1 << 20).contains(maxWaiting) else { throw ValidationError("max_waiting must be between 0 and 1048576, got \(maxWaiting)") }
         if let kvTokens, !(16...1 << 24).contains(kvTokens) { throw ValidationError("kv_tokens must be between 16 and 16777216, got \(kvTokens)") }
     }
