@@ -52,8 +52,11 @@ AVX2 static inline __m256i dot_ss(__m256i x, __m256i y) {
 }
 
 // Q4_0, Q5_0, Q8_0 with Q8_0 activations; Q4_1, Q5_1 with Q8_1. Inlined per type (below),
-// so the type's branches fold away.
-AVX2 static inline __attribute__((always_inline)) void dot_q32(const uint32_t type, const uint8_t *w, const uint8_t **a, const int nt, int64_t nb, float *out) {
+// so the type's branches fold away. `da` and `sa` hold each activation block's scale and sum
+// as floats ([nt][nb]), converted once per call instead of once per weight row (the same
+// values, so the results are unchanged).
+AVX2 static inline __attribute__((always_inline)) void dot_q32(const uint32_t type, const uint8_t *w, const uint8_t **a, const int nt, int64_t nb,
+                                                               const float *da, const float *sa, float *out) {
     __m256 acc[NTMAX];
     float summs[NTMAX] = {0};
     for (int t = 0; t < nt; t++) acc[t] = _mm256_setzero_ps();
@@ -80,36 +83,43 @@ AVX2 static inline __attribute__((always_inline)) void dot_q32(const uint32_t ty
         }
         default: qx = _mm256_loadu_si256((const __m256i *)(w + 2)); break;
         }
+        const float mw = has_min ? h2f(w + 2) : 0;
         for (int t = 0; t < nt; t++) {
-            const uint8_t *ab = a[t] + i * asize;
-            const __m256i qy = _mm256_loadu_si256((const __m256i *)(ab + aq));
+            const __m256i qy = _mm256_loadu_si256((const __m256i *)(a[t] + i * asize + aq));
             const __m256i p = is_signed ? dot_ss(qx, qy) : dot_us(qx, qy);
-            acc[t] = _mm256_fmadd_ps(_mm256_set1_ps(dw * h2f(ab)), _mm256_cvtepi32_ps(p), acc[t]);
-            if (has_min) summs[t] += h2f(w + 2) * h2f(ab + 2);
+            acc[t] = _mm256_fmadd_ps(_mm256_set1_ps(dw * da[t * nb + i]), _mm256_cvtepi32_ps(p), acc[t]);
+            if (has_min) summs[t] += mw * sa[t * nb + i];
         }
     }
     for (int t = 0; t < nt; t++) out[t] = hsum(acc[t]) + summs[t];
 }
 
-// One instance per type and per group size, so every loop over the group unrolls and the
-// accumulators stay in registers.
 // A row loop per type and group size: rows [r0, r1) of W against `nt` (≤ 4) activation rows,
-// so no dispatch happens per row.
-#define ROWS(inner, nt_) for (int64_t r = r0; r < r1; r++) { \
+// so no dispatch happens per row. The activation scales are converted to float first.
+#define ROWS32(inner, nt_) for (int64_t r = r0; r < r1; r++) { \
         float o[NTMAX]; \
-        inner(w + (size_t)r * row_bytes, a, nt_, nb, o); \
+        inner(w + (size_t)r * row_bytes, a, nt_, nb, da, sa, o); \
         for (int k = 0; k < nt_; k++) y[k * ldy + r] = o[k]; \
     }
 #define Q32(name, t) AVX2 static void name(const uint8_t *w, size_t row_bytes, const uint8_t **a, int nt, int64_t nb, \
                                            float *y, int64_t ldy, int64_t r0, int64_t r1) { \
+    const int has_min_ = t == 3 || t == 7; \
+    const int asize_ = has_min_ ? 36 : 34; \
+    float da[NTMAX * nb], sa[has_min_ ? NTMAX * nb : 1]; \
+    for (int k = 0; k < nt; k++) \
+        for (int64_t i = 0; i < nb; i++) { \
+            da[k * nb + i] = h2f(a[k] + i * asize_); \
+            if (has_min_) sa[k * nb + i] = h2f(a[k] + i * asize_ + 2); \
+        } \
     switch (nt) { \
-    case 1: ROWS(dot_q32_ ## t, 1) break; \
-    case 2: ROWS(dot_q32_ ## t, 2) break; \
-    case 3: ROWS(dot_q32_ ## t, 3) break; \
-    default: ROWS(dot_q32_ ## t, 4) break; \
+    case 1: ROWS32(dot_q32_ ## t, 1) break; \
+    case 2: ROWS32(dot_q32_ ## t, 2) break; \
+    case 3: ROWS32(dot_q32_ ## t, 3) break; \
+    default: ROWS32(dot_q32_ ## t, 4) break; \
     } \
 }
-#define Q32_INNER(t) AVX2 static inline __attribute__((always_inline)) void dot_q32_ ## t(const uint8_t *w, const uint8_t **a, const int nt, int64_t nb, float *out) { dot_q32(t, w, a, nt, nb, out); }
+#define Q32_INNER(t) AVX2 static inline __attribute__((always_inline)) void dot_q32_ ## t(const uint8_t *w, const uint8_t **a, const int nt, int64_t nb, \
+                                                                                          const float *da, const float *sa, float *out) { dot_q32(t, w, a, nt, nb, da, sa, out); }
 Q32_INNER(2)
 Q32_INNER(3)
 Q32_INNER(6)
@@ -198,6 +208,11 @@ AVX2 static inline __attribute__((always_inline)) void dot_q6_K_n(const uint8_t 
     for (int t = 0; t < nt; t++) out[t] = hsum(acc[t]);
 }
 
+#define ROWS(inner, nt_) for (int64_t r = r0; r < r1; r++) { \
+        float o[NTMAX]; \
+        inner(w + (size_t)r * row_bytes, a, nt_, nb, o); \
+        for (int k = 0; k < nt_; k++) y[k * ldy + r] = o[k]; \
+    }
 #define KQ(name, inner) AVX2 static void name(const uint8_t *w, size_t row_bytes, const uint8_t **a, int nt, int64_t nb, \
                                               float *y, int64_t ldy, int64_t r0, int64_t r1) { \
     switch (nt) { \

@@ -15,6 +15,7 @@ struct BenchEngine: ParsableCommand {
     @Option(help: "Worker threads (default: one per core).") var threads: Int?
     @Option(help: "Concurrent streams for the throughput test.") var streams = 16
     @Option(name: .customLong("decode-tokens"), help: "Tokens each stream generates.") var decodeTokens = 64
+    @Flag(name: .customLong("decode-only"), help: "Only the decode throughput test (for profiling).") var decodeOnly = false
 
     /// Times of each choice's token events, from the engine's sink. Waiting blocks on a
     /// condition (polling would take CPU time from the engine being measured).
@@ -85,6 +86,10 @@ struct BenchEngine: ParsableCommand {
         results.append(("decode_tokens_per_s_1_stream", .double(single)))
         results.append(("decode_tokens_per_s_\(streams)_streams", .double(many)))
         results.append(("decode_speedup", .double(many / single)))
+        if decodeOnly {
+            print(PythonJSON.dumps(.object(JSONObject(results))))
+            return
+        }
 
         // MARK: Time to first token with a 1,000-token prefix cached
         var prefix = tok.encode("You are a careful assistant. Follow these rules.", addSpecial: true)
