@@ -147,13 +147,20 @@ AVX2 static inline __attribute__((always_inline)) void dot_q4_K_n(const uint8_t 
             q4h[j] = _mm256_and_si256(_mm256_srli_epi16(bits, 4), m4);
         }
         const float dw = h2f(w), dminw = h2f(w + 2);
+        // Each min twice, against the two 16-element sums of its 32 activations.
+        const __m256i mins = _mm256_setr_epi16((short)mn[0], (short)mn[0], (short)mn[1], (short)mn[1], (short)mn[2], (short)mn[2],
+                                               (short)mn[3], (short)mn[3], (short)mn[4], (short)mn[4], (short)mn[5], (short)mn[5],
+                                               (short)mn[6], (short)mn[6], (short)mn[7], (short)mn[7]);
         for (int t = 0; t < nt; t++) {
             const uint8_t *ab = a[t] + i * 292;
             float ad;
             memcpy(&ad, ab, 4);
-            const int16_t *bs = (const int16_t *)(ab + 260);
-            int summs = 0;
-            for (int j = 0; j < 8; j++) summs += mn[j] * (bs[2 * j] + bs[2 * j + 1]);
+            // Σ min_j · (bsum_2j + bsum_2j+1), exact in integers.
+            const __m256i mprod = _mm256_madd_epi16(mins, _mm256_loadu_si256((const __m256i *)(ab + 260)));
+            __m128i ms = _mm_add_epi32(_mm256_castsi256_si128(mprod), _mm256_extracti128_si256(mprod, 1));
+            ms = _mm_add_epi32(ms, _mm_shuffle_epi32(ms, 0x4E));
+            ms = _mm_add_epi32(ms, _mm_shuffle_epi32(ms, 0xB1));
+            const int summs = _mm_cvtsi128_si32(ms);
             __m256i sumi = _mm256_setzero_si256();
             const int8_t *q8 = (const int8_t *)(ab + 4);
             for (int j = 0; j < 4; j++) {
