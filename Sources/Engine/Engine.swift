@@ -83,6 +83,12 @@ public final class Engine: @unchecked Sendable {
         guard (1...configuration.maxChoices).contains(request.n) else {
             throw .invalidParameter(name: "n", message: "must be between 1 and \(configuration.maxChoices), got \(request.n)")
         }
+        if let k = request.logprobs, !(0...20).contains(k) {
+            throw .invalidParameter(name: "top_logprobs", message: "must be between 0 and 20, got \(k)")
+        }
+        for id in request.sampling.logitBias.keys where id < 0 || Int(id) >= nVocab {
+            throw .invalidParameter(name: "logit_bias", message: "token id \(id) is out of range for a vocabulary of \(nVocab) tokens")
+        }
         guard request.stop.maxTokens >= 1 else {
             throw .invalidParameter(name: "max_tokens", message: "must be at least 1, got \(request.stop.maxTokens)")
         }
@@ -195,7 +201,9 @@ public final class Engine: @unchecked Sendable {
         let t0 = DispatchTime.now().uptimeNanoseconds
         runtime.forward(batch, blockTables: work.map { $0.sequence.blocks }) { i, logits in
             let s = work[owner[i]].sequence
-            s.sampled = s.sampler.sample(logits, scratch: scratch)
+            let token = s.sampler.sample(logits, scratch: scratch)
+            s.sampled = token
+            if let k = s.request.request.logprobs { s.sampledLogprobs = Sampler.logprobs(logits, token: token, top: k) }
         }
         costs.observe(tokens: batch.count, seconds: Double(DispatchTime.now().uptimeNanoseconds - t0) / 1e9)
         stats.steps += 1
@@ -204,8 +212,10 @@ public final class Engine: @unchecked Sendable {
             scheduler.completed(w)
             let s = w.sequence
             if let token = s.sampled {
+                let lp = s.sampledLogprobs
                 s.sampled = nil
-                accept(token, s)
+                s.sampledLogprobs = nil
+                accept(token, s, lp)
             }
         }
     }
@@ -227,23 +237,23 @@ public final class Engine: @unchecked Sendable {
     }
 
     /// A sampled token joins its sequence; stop conditions are checked and text emitted.
-    private func accept(_ token: Int32, _ s: Sequence) {
+    private func accept(_ token: Int32, _ s: Sequence, _ logprobs: TokenLogprobs?) {
         s.tokens.append(token)
         s.sampler.accept(token)
         s.request.completionTokens += 1
         stats.tokensGenerated += 1
         let sink = s.request.request.sink
         if endOfGeneration.contains(token) {
-            sink(.token(choice: s.choice, id: token, text: ""))
+            sink(.token(choice: s.choice, id: token, text: "", logprobs: logprobs))
             finish(s, .stop)
             return
         }
         switch s.text.append(token) {
         case .stopped(let text):
-            sink(.token(choice: s.choice, id: token, text: text))
+            sink(.token(choice: s.choice, id: token, text: text, logprobs: logprobs))
             finish(s, .stop, flush: false)
         case .text(let text):
-            sink(.token(choice: s.choice, id: token, text: text))
+            sink(.token(choice: s.choice, id: token, text: text, logprobs: logprobs))
             if s.generated >= s.request.request.stop.maxTokens || s.tokens.count >= maxContext { finish(s, .length) }
         }
     }

@@ -13,6 +13,8 @@ public struct SamplingParameters: Sendable, Equatable {
     public var repetitionPenalty: Double = 1
     /// Makes sampling reproducible whatever else shares the batch; nil draws a random seed.
     public var seed: UInt64?
+    /// Added to the logits of these tokens before sampling (OpenAI's `logit_bias`).
+    public var logitBias: [Int32: Float] = [:]
 
     public init() {}
 }
@@ -28,6 +30,18 @@ public struct StopConditions: Sendable, Equatable {
         self.maxTokens = maxTokens
         self.stopStrings = stopStrings
     }
+}
+
+/// The model's log-probability of a sampled token (log-softmax of the raw logits, before
+/// penalties, bias and temperature), and of the most likely alternatives.
+public struct TokenLogprobs: Sendable, Equatable {
+    public struct Candidate: Sendable, Equatable {
+        public var id: Int32
+        public var logprob: Float
+    }
+    public var logprob: Float
+    /// The `top` most likely tokens, most likely first.
+    public var top: [Candidate]
 }
 
 public enum FinishReason: String, Sendable {
@@ -53,7 +67,7 @@ public struct Usage: Sendable, Equatable {
 public enum EngineEvent: Sendable {
     /// `text` is what became final with this token: empty while a character is incomplete
     /// or the text could still be the start of a stop string.
-    case token(choice: Int, id: Int32, text: String)
+    case token(choice: Int, id: Int32, text: String, logprobs: TokenLogprobs?)
     /// `text` is whatever was held back and is now final (emitted before the finish).
     case finished(choice: Int, reason: FinishReason, text: String)
     case completed(Usage)
@@ -68,13 +82,17 @@ public struct EngineRequest: Sendable {
     public var n: Int
     public var sampling: SamplingParameters
     public var stop: StopConditions
+    /// Report each sampled token's log-probability and this many alternatives (nil: none).
+    public var logprobs: Int?
     public var sink: EngineSink
 
-    public init(prompt: [Int32], n: Int = 1, sampling: SamplingParameters = .init(), stop: StopConditions, sink: @escaping EngineSink) {
+    public init(prompt: [Int32], n: Int = 1, sampling: SamplingParameters = .init(), stop: StopConditions, logprobs: Int? = nil,
+                sink: @escaping EngineSink) {
         self.prompt = prompt
         self.n = n
         self.sampling = sampling
         self.stop = stop
+        self.logprobs = logprobs
         self.sink = sink
     }
 }

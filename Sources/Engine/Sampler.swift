@@ -32,6 +32,7 @@ struct Sampler {
         scratch.reserve(n)
         let z = scratch.values
         for i in 0..<n { z[i] = logits[i] }
+        for (t, b) in p.logitBias where Int(t) < n { z[Int(t)] += b }
         // MARK: Penalties (llama.cpp: repetition first, then frequency and presence)
         if p.repetitionPenalty != 1 {
             let r = Float(p.repetitionPenalty)
@@ -113,6 +114,19 @@ struct Sampler {
         scratch.candidates = candidates
         scratch.weights = weights
         return chosen
+    }
+
+    /// The log-probability of `token` under the raw logits, and the `k` most likely tokens'.
+    static func logprobs(_ logits: UnsafeBufferPointer<Float>, token: Int32, top k: Int) -> TokenLogprobs {
+        let n = logits.count
+        var m = -Float.infinity
+        for v in logits where v > m { m = v }
+        var sum = 0.0
+        for v in logits { sum += Foundation.exp(Double(v - m)) }
+        let lse = Double(m) + Foundation.log(sum)
+        func lp(_ i: Int32) -> Float { Float(Double(logits[Int(i)]) - lse) }
+        let top = k > 0 ? topK(UnsafeMutablePointer(mutating: logits.baseAddress!), n, min(k, n)).map { TokenLogprobs.Candidate(id: $0, logprob: lp($0)) } : []
+        return TokenLogprobs(logprob: lp(token), top: top)
     }
 
     /// The ids of the `k` highest values, highest first (lowest id among ties).

@@ -43,8 +43,9 @@ final class Sequence {
     var admission = 0
     var sampler: Sampler
     var text: TextStream
-    /// The token sampled this step, if any.
+    /// The token sampled this step, if any, and its log-probabilities when asked for.
     var sampled: Int32?
+    var sampledLogprobs: TokenLogprobs?
 
     init(request: RequestState, choice: Int, leader: Sequence?, seed: UInt64, tokenizer: Tokenizer) {
         let r = request.request

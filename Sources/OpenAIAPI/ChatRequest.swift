@@ -30,8 +30,12 @@ struct ChatRequest {
         try f.refuse("functions", unless: { $0 == .array([]) }, "tool calls are not available yet")
         try f.refuse("function_call", unless: { $0 == .string("none") || $0 == .string("auto") })
         try f.refuse("response_format", unless: { $0["type"] == .string("text") }, "structured output is not available yet")
-        try f.refuse("logprobs", unless: { $0 == .bool(false) }, "log-probabilities are not available yet")
-        try f.refuse("top_logprobs", unless: { $0 == .int(0) }, "log-probabilities are not available yet")
+        let top = try f.int("top_logprobs", in: 0...20)
+        if try f.bool("logprobs") == true {
+            options.logprobs = top ?? 0
+        } else if let top, top > 0 {
+            throw .invalid("top_logprobs", "'top_logprobs' requires 'logprobs' to be true", code: "invalid_value")
+        }
         try f.refuse("modalities", unless: { $0 == .array([.string("text")]) }, "only text is supported")
         try f.refuse("audio")
         try f.refuse("prediction")
@@ -124,6 +128,8 @@ struct CompletionRequest {
         try f.refuse("best_of", unless: { $0 == .int(1) || $0 == .int(options.n) })
         try f.refuse("echo", unless: { $0 == .bool(false) })
         try f.refuse("suffix", unless: { $0 == .string("") })
-        try f.refuse("logprobs", unless: { $0 == .int(0) || $0 == .bool(false) }, "log-probabilities are not available yet")
+        if let v = f.present("logprobs"), v != .bool(false) {
+            options.logprobs = try f.int("logprobs", in: 0...5)
+        }
     }
 }

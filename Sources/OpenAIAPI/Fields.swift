@@ -87,6 +87,29 @@ struct Fields {
         }
     }
 
+    /// `logit_bias`: token ids (as strings) to a bias between -100 and 100.
+    func logitBias() throws(APIError) -> [Int32: Float] {
+        guard let v = present("logit_bias") else { return [:] }
+        guard case .object(let o) = v else { throw .invalid("logit_bias", "'logit_bias' must be an object, got \(v.kind)", code: "invalid_type") }
+        var out: [Int32: Float] = [:]
+        for (key, value) in o.pairs {
+            guard let id = Int32(key), id >= 0 else {
+                throw .invalid("logit_bias", "'logit_bias' keys must be token ids, got '\(key.prefix(40))'", code: "invalid_value")
+            }
+            let bias: Double
+            switch value {
+            case .int(let i): bias = Double(i)
+            case .double(let d): bias = d
+            default: throw .invalid("logit_bias", "'logit_bias' values must be numbers, got \(value.kind) for token \(key)", code: "invalid_type")
+            }
+            guard (-100...100).contains(bias) else {
+                throw .invalid("logit_bias", "'logit_bias' values must be between -100 and 100, got \(PythonJSON.floatRepr(bias)) for token \(key)", code: "invalid_value")
+            }
+            out[id] = Float(bias)
+        }
+        return out
+    }
+
     /// Refuses an OpenAI field this server does not honor, unless absent, null or `neutral`.
     func refuse(_ key: String, unless neutral: (JSONValue) -> Bool = { _ in false }, _ detail: String = "") throws(APIError) {
         guard let v = present(key), !neutral(v) else { return }

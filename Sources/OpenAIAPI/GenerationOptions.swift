@@ -11,6 +11,8 @@ struct GenerationOptions {
     var n: Int
     var sampling: SamplingParameters
     var stop: [String]
+    /// Alternatives to report with each token's log-probability (nil: no log-probabilities).
+    var logprobs: Int?
 
     static let maxChoices = 16
 
@@ -51,7 +53,7 @@ struct GenerationOptions {
         _ = try f.string("user")
         _ = try f.string("safety_identifier")
         _ = try f.string("prompt_cache_key")  // a routing hint; the prefix cache is automatic
-        try f.refuse("logit_bias", unless: { if case .object(let o) = $0 { return o.count == 0 } else { return false } })
+        sampling.logitBias = try f.logitBias()
         try f.refuse("service_tier", unless: { $0 == .string("auto") || $0 == .string("default") })
         try f.refuse("store", unless: { $0 == .bool(false) })
         try f.refuse("metadata", unless: { if case .object(let o) = $0 { return o.count == 0 } else { return false } })

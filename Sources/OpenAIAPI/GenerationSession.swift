@@ -23,6 +23,9 @@ final class GenerationSession: @unchecked Sendable {
     private var stream: SSEStream?
     private var texts: [String]
     private var finishReasons: [String?]
+    /// Per choice, the log-probability entries so far (chat: `content` items; completions:
+    /// one item per token holding its parts of the legacy shape).
+    private var logprobs: [[JSONValue]]
     private var engineIDs: [UInt64] = []
     private var openRequests = 0
     private var usage = Usage(promptTokens: 0, completionTokens: 0, cachedPromptTokens: 0)
@@ -38,6 +41,7 @@ final class GenerationSession: @unchecked Sendable {
         created = Int(Date().timeIntervalSince1970)
         texts = Array(repeating: "", count: prompts * options.n)
         finishReasons = Array(repeating: nil, count: prompts * options.n)
+        logprobs = Array(repeating: [], count: prompts * options.n)
     }
 
     /// Submits every prompt; on a refusal, cancels what was submitted and answers with the
@@ -58,7 +62,8 @@ final class GenerationSession: @unchecked Sendable {
         for (i, prompt) in prompts.enumerated() {
             let offset = i * options.n
             let request = EngineRequest(prompt: prompt, n: options.n, sampling: samplingFor(i),
-                                        stop: StopConditions(maxTokens: maxTokens[i], stopStrings: options.stop)) { [self] event in
+                                        stop: StopConditions(maxTokens: maxTokens[i], stopStrings: options.stop),
+                                        logprobs: options.logprobs) { [self] event in
                 handle(event, offset: offset)
             }
             do {
@@ -110,8 +115,9 @@ final class GenerationSession: @unchecked Sendable {
         defer { lock.unlock() }
         guard !ended else { return }
         switch event {
-        case let .token(choice, _, text):
-            emit(offset + choice, text: text, finish: nil)
+        case let .token(choice, id, text, lp):
+            let entry = lp.flatMap { service.tokenizer.vocabulary.endOfGeneration.contains(id) ? nil : logprobEntry(id, $0, choice: offset + choice) }
+            emit(offset + choice, text: text, finish: nil, logprob: entry)
         case let .finished(choice, reason, text):
             switch reason {
             case .stop, .length: emit(offset + choice, text: text, finish: reason.rawValue)
@@ -126,13 +132,54 @@ final class GenerationSession: @unchecked Sendable {
         }
     }
 
-    private func emit(_ choice: Int, text: String, finish: String?) {
+    private func emit(_ choice: Int, text: String, finish: String?, logprob: JSONValue? = nil) {
         if let stream {
-            if !text.isEmpty { stream.send(data: chunk([delta(choice, content: text)])) }
+            if !text.isEmpty || logprob != nil {
+                stream.send(data: chunk([delta(choice, content: text, logprobs: logprob.map { logprobsJSON([$0]) })]))
+            }
             if let finish { stream.send(data: chunk([delta(choice, finish: finish)])) }
         }
         texts[choice] += text
+        if let logprob { logprobs[choice].append(logprob) }
         if let finish { finishReasons[choice] = finish }
+    }
+
+    // MARK: - Log-probabilities
+
+    private func tokenText(_ id: Int32) -> (String, [UInt8]) {
+        let bytes = service.tokenizer.pieceBytes(id)
+        return (String(decoding: bytes, as: UTF8.self), bytes)
+    }
+
+    /// One token's entry: chat's `{token, logprob, bytes, top_logprobs}`, or for completions
+    /// the token's column of the legacy shape (`token`, `logprob`, `top`, `offset`).
+    private func logprobEntry(_ id: Int32, _ lp: TokenLogprobs, choice: Int) -> JSONValue {
+        let (text, bytes) = tokenText(id)
+        if kind == .chat {
+            func item(_ t: String, _ b: [UInt8], _ l: Float) -> [(String, JSONValue)] {
+                [("token", .string(t)), ("logprob", .double(Double(l))), ("bytes", .array(b.map { .int(Int($0)) }))]
+            }
+            let top: [JSONValue] = lp.top.map { c in
+                let (t, b) = tokenText(c.id)
+                return .object(JSONObject(item(t, b, c.logprob)))
+            }
+            return .object(JSONObject(item(text, bytes, lp.logprob) + [("top_logprobs", .array(top))]))
+        }
+        var top = JSONObject()
+        for c in lp.top { top[tokenText(c.id).0] = .double(Double(c.logprob)) }
+        return .object(JSONObject([("token", .string(text)), ("logprob", .double(Double(lp.logprob))),
+                                   ("top", .object(top)), ("offset", .int(texts[choice].unicodeScalars.count))]))
+    }
+
+    /// The `logprobs` object of a choice holding `entries`.
+    private func logprobsJSON(_ entries: [JSONValue]) -> JSONValue {
+        if kind == .chat { return .object(JSONObject([("content", .array(entries)), ("refusal", .null)])) }
+        return .object(JSONObject([
+            ("tokens", .array(entries.map { $0["token"] ?? .null })),
+            ("token_logprobs", .array(entries.map { $0["logprob"] ?? .null })),
+            ("top_logprobs", .array(entries.map { $0["top"] ?? .null })),
+            ("text_offset", .array(entries.map { $0["offset"] ?? .null })),
+        ]))
     }
 
     private func finishLocked() {
@@ -163,15 +210,15 @@ final class GenerationSession: @unchecked Sendable {
         ])
     }
 
-    private func delta(_ choice: Int, role: Bool = false, content: String? = nil, finish: String? = nil) -> JSONValue {
+    private func delta(_ choice: Int, role: Bool = false, content: String? = nil, finish: String? = nil, logprobs: JSONValue? = nil) -> JSONValue {
         var d = JSONObject()
         if kind == .chat {
             if role { d["role"] = .string("assistant") }
             if let content { d["content"] = .string(content) }
-            return .object(JSONObject([("index", .int(choice)), ("delta", .object(d)), ("logprobs", .null),
+            return .object(JSONObject([("index", .int(choice)), ("delta", .object(d)), ("logprobs", logprobs ?? .null),
                                        ("finish_reason", finish.map { .string($0) } ?? .null)]))
         }
-        return .object(JSONObject([("text", .string(content ?? "")), ("index", .int(choice)), ("logprobs", .null),
+        return .object(JSONObject([("text", .string(content ?? "")), ("index", .int(choice)), ("logprobs", logprobs ?? .null),
                                    ("finish_reason", finish.map { .string($0) } ?? .null)]))
     }
 
@@ -197,14 +244,15 @@ final class GenerationSession: @unchecked Sendable {
         var o = header()
         o["choices"] = .array(texts.indices.map { c in
             let finish = finishReasons[c].map { JSONValue.string($0) } ?? .null
+            let lp = options.logprobs == nil ? JSONValue.null : logprobsJSON(logprobs[c])
             if kind == .chat {
                 return .object(JSONObject([
                     ("index", .int(c)),
                     ("message", .object(JSONObject([("role", .string("assistant")), ("content", .string(texts[c])), ("refusal", .null)]))),
-                    ("logprobs", .null), ("finish_reason", finish),
+                    ("logprobs", lp), ("finish_reason", finish),
                 ]))
             }
-            return .object(JSONObject([("text", .string(texts[c])), ("index", .int(c)), ("logprobs", .null), ("finish_reason", finish)]))
+            return .object(JSONObject([("text", .string(texts[c])), ("index", .int(c)), ("logprobs", lp), ("finish_reason", finish)]))
         })
         o["usage"] = usageJSON()
         return .object(o)

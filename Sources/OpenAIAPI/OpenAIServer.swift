@@ -56,7 +56,58 @@ public final class OpenAIServer: Sendable {
         r.add("POST", "/v1/completions") { [self] request, _, responder in
             DispatchQueue.global(qos: .userInitiated).async { self.completions(request, responder) }
         }
+        // vLLM's token-counting endpoints.
+        r.add("POST", "/tokenize") { [self] request, _, responder in
+            DispatchQueue.global(qos: .userInitiated).async {
+                self.answer(responder) { () throws(APIError) in try self.tokenize(request.body) }
+            }
+        }
+        r.add("POST", "/detokenize") { [self] request, _, responder in
+            answer(responder) { () throws(APIError) in try detokenize(request.body) }
+        }
         return r
+    }
+
+    /// `{"prompt": TEXT, "add_special_tokens": true}` or `{"messages": [...]}` →
+    /// `{"count", "max_model_len", "tokens"}`.
+    private func tokenize(_ body: [UInt8]) throws(APIError) -> JSONValue {
+        let s = try current()
+        let f = try Fields(body)
+        if let model = try f.string("model"), !s.answers(to: model) { throw .modelNotFound(model) }
+        let tokens: [Int32]
+        if f.present("messages") != nil {
+            guard case .array(let list)? = f.present("messages"), !list.isEmpty else {
+                throw .invalid("messages", "'messages' must be a non-empty array", code: "invalid_value")
+            }
+            var messages: [JSONValue] = []
+            for (i, m) in list.enumerated() { messages.append(try ChatRequest.message(m, at: "messages[\(i)]")) }
+            tokens = try s.chatPrompt(.array(messages))
+        } else if let prompt = try f.string("prompt") {
+            tokens = s.tokenizer.encode(prompt, addSpecial: try f.bool("add_special_tokens") ?? true, parseSpecial: false)
+        } else {
+            throw .invalid("prompt", "you must provide a prompt or messages parameter", code: "missing_required_parameter")
+        }
+        return .object(JSONObject([("count", .int(tokens.count)), ("max_model_len", .int(s.maxContext)),
+                                   ("tokens", .array(tokens.map { .int(Int($0)) }))]))
+    }
+
+    /// `{"tokens": [ids]}` → `{"prompt": TEXT}`.
+    private func detokenize(_ body: [UInt8]) throws(APIError) -> JSONValue {
+        let s = try current()
+        let f = try Fields(body)
+        if let model = try f.string("model"), !s.answers(to: model) { throw .modelNotFound(model) }
+        guard case .array(let list)? = f.present("tokens") else {
+            throw .invalid("tokens", "you must provide a tokens parameter (an array of token ids)", code: "missing_required_parameter")
+        }
+        var ids: [Int32] = []
+        for v in list {
+            guard case .int(let i) = v, i >= 0, i < s.tokenizer.count else {
+                throw .invalid("tokens", "'tokens' must hold token ids between 0 and \(s.tokenizer.count - 1)", code: "invalid_value")
+            }
+            ids.append(Int32(i))
+        }
+        let text = (try? s.tokenizer.decode(ids)) ?? ""
+        return .object(JSONObject([("prompt", .string(text))]))
     }
 
     private func chat(_ request: HTTPRequest, _ responder: HTTPResponder) {

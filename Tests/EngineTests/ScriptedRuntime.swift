@@ -100,7 +100,7 @@ final class Recorder: @unchecked Sendable {
         lock.withLock {
             if usage != nil { problems.append("event after completion: \(event)") }
             switch event {
-            case let .token(choice, id, text):
+            case let .token(choice, id, text, _):
                 if reasons[choice] != nil { problems.append("token after finish in choice \(choice)") }
                 tokens[choice].append(id)
                 texts[choice] += text

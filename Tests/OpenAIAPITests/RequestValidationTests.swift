@@ -27,10 +27,12 @@ import Testing
         (#"{"model": "m", "messages": [{"role": "user", "content": [{"type": "image_url", "image_url": {"url": "x"}}]}]}"#, "messages[0].content[0]", "'messages[0].content[0]' is not supported by this server: content of type 'image_url' is not supported; only text"),
         (#"{"model": "m", "messages": []}"#, "messages", "'messages' must not be empty"),
         (#"{"messages": [{"role": "user", "content": "hi"}]}"#, "model", "you must provide a model parameter"),
-        (#"{"model": "m", "messages": [{"role": "user", "content": "hi"}], "logprobs": true}"#, "logprobs", "'logprobs' is not supported by this server: log-probabilities are not available yet"),
+        (#"{"model": "m", "messages": [{"role": "user", "content": "hi"}], "top_logprobs": 3}"#, "top_logprobs", "'top_logprobs' requires 'logprobs' to be true"),
+        (#"{"model": "m", "messages": [{"role": "user", "content": "hi"}], "logprobs": true, "top_logprobs": 21}"#, "top_logprobs", "'top_logprobs' must be between 0 and 20, got 21"),
         (#"{"model": "m", "messages": [{"role": "user", "content": "hi"}], "tools": [{"type": "function", "function": {"name": "f"}}]}"#, "tools", "'tools' is not supported by this server: tool calls are not available yet"),
         (#"{"model": "m", "messages": [{"role": "user", "content": "hi"}], "response_format": {"type": "json_object"}}"#, "response_format", "'response_format' is not supported by this server: structured output is not available yet"),
-        (#"{"model": "m", "messages": [{"role": "user", "content": "hi"}], "logit_bias": {"42": 5}}"#, "logit_bias", "'logit_bias' is not supported by this server: got {\"42\": 5}"),
+        (#"{"model": "m", "messages": [{"role": "user", "content": "hi"}], "logit_bias": {"42": 500}}"#, "logit_bias", "'logit_bias' values must be between -100 and 100, got 500.0 for token 42"),
+        (#"{"model": "m", "messages": [{"role": "user", "content": "hi"}], "logit_bias": {"x": 5}}"#, "logit_bias", "'logit_bias' keys must be token ids, got 'x'"),
     ])
     func chatRefusals(_ body: String, _ param: String, _ message: String) {
         let e = chatError(body)
@@ -46,11 +48,11 @@ import Testing
     }
 
     @Test func neutralValuesAndUnknownFieldsPass() throws {
-        let body = #"{"model": "m", "messages": [{"role": "developer", "content": [{"type": "text", "text": "a"}, {"type": "text", "text": "b"}]}], "logprobs": false, "tools": [], "logit_bias": {}, "store": false, "response_format": {"type": "text"}, "n": 2, "my_extension": 1, "top_k": 40, "min_p": 0.05, "seed": 7, "stop": "x", "max_completion_tokens": 9}"#
+        let body = #"{"model": "m", "messages": [{"role": "developer", "content": [{"type": "text", "text": "a"}, {"type": "text", "text": "b"}]}], "logprobs": true, "top_logprobs": 2, "tools": [], "logit_bias": {}, "store": false, "response_format": {"type": "text"}, "n": 2, "my_extension": 1, "top_k": 40, "min_p": 0.05, "seed": 7, "stop": "x", "max_completion_tokens": 9}"#
         let r = try ChatRequest(body: Array(body.utf8))
         #expect(r.messages == .array([.object(JSONObject([("role", .string("system")), ("content", .string("a\nb"))]))]))
         #expect(r.options.n == 2 && r.options.sampling.topK == 40 && r.options.sampling.minP == 0.05 && r.options.sampling.seed == 7)
-        #expect(r.options.stop == ["x"] && r.options.maxTokens == 9)
+        #expect(r.options.stop == ["x"] && r.options.maxTokens == 9 && r.options.logprobs == 2)
     }
 
     @Test func completionPrompts() throws {
@@ -62,6 +64,7 @@ import Testing
         #expect(completionError(#"{"model": "m", "prompt": "a", "echo": true}"#)?.param == "echo")
         #expect(completionError(#"{"model": "m", "prompt": "a", "best_of": 3}"#)?.param == "best_of")
         #expect(completionError(#"{"model": "m", "prompt": [1, -2]}"#)?.param == "prompt")
+        #expect(completionError(#"{"model": "m", "prompt": "a", "logprobs": 6}"#)?.message == "'logprobs' must be between 0 and 5, got 6")
         #expect(completionError(#"{"model": "m", "prompt": 5}"#)?.message == "'prompt' must be a string, an array of strings, or token ids, got an integer")
     }
 

@@ -4,12 +4,19 @@ import concurrent.futures
 import json
 import socket
 import subprocess
+import urllib.request
 
 import openai
 import pytest
 
 MODEL = "smollm2-135m-instruct"
 HELLO = [{"role": "user", "content": "Name three colours."}]
+
+
+def post_json(server, path, body):
+    req = urllib.request.Request(server.base + path, data=json.dumps(body).encode(), headers={"Content-Type": "application/json"})
+    with urllib.request.urlopen(req) as r:
+        return json.load(r)
 
 
 def client(server, **kw):
@@ -89,8 +96,11 @@ def test_sdk_error_classes(server, tiny_queue_server):
     assert e.value.body["code"] == "context_length_exceeded"
     assert e.value.body["message"].startswith("This model's maximum context length is 512 tokens.")
     with pytest.raises(openai.BadRequestError) as e:
-        c.chat.completions.create(model=MODEL, messages=HELLO, logprobs=True)
-    assert e.value.body["param"] == "logprobs"
+        c.chat.completions.create(model=MODEL, messages=HELLO, response_format={"type": "json_object"})
+    assert e.value.body["param"] == "response_format"
+    with pytest.raises(openai.BadRequestError) as e:
+        c.chat.completions.create(model=MODEL, messages=HELLO, logit_bias={"999999": 5})
+    assert e.value.body["param"] == "logit_bias" and "out of range" in e.value.body["message"]
     with pytest.raises(openai.RateLimitError) as e:
         client(tiny_queue_server).chat.completions.create(model=MODEL, messages=HELLO, max_tokens=2)
     assert e.value.response.headers["retry-after"] == "1"
@@ -129,3 +139,48 @@ def test_raw_keep_alive_and_pipelining(server):
         assert chunk, "connection closed early"
         data += chunk
     s.close()
+
+
+def test_logprobs_chat(server):
+    c = client(server)
+    whole = c.chat.completions.create(model=MODEL, messages=HELLO, max_tokens=8, temperature=0, logprobs=True, top_logprobs=3)
+    content = whole.choices[0].logprobs.content
+    assert content and len(content) <= 8
+    for item in content:
+        assert item.logprob <= 0 and len(item.top_logprobs) == 3
+        # Greedy: the chosen token is the most likely one.
+        assert item.top_logprobs[0].token == item.token and item.top_logprobs[0].logprob == item.logprob
+        assert bytes(item.bytes).decode("utf-8", "replace") == item.token
+    assert "".join(i.token for i in content).strip() == whole.choices[0].message.content.strip()
+    chunks = list(c.chat.completions.create(model=MODEL, messages=HELLO, max_tokens=8, temperature=0, logprobs=True,
+                                            top_logprobs=3, stream=True))
+    streamed = [i for ch in chunks if ch.choices and ch.choices[0].logprobs for i in ch.choices[0].logprobs.content]
+    assert [(i.token, i.logprob) for i in streamed] == [(i.token, i.logprob) for i in content]
+    plain = c.chat.completions.create(model=MODEL, messages=HELLO, max_tokens=2)
+    assert plain.choices[0].logprobs is None
+
+
+def test_logprobs_completions_and_logit_bias(server):
+    c = client(server)
+    r = c.completions.create(model=MODEL, prompt="The sky is", max_tokens=4, temperature=0, logprobs=2)
+    lp = r.choices[0].logprobs
+    assert len(lp.tokens) == len(lp.token_logprobs) == len(lp.top_logprobs) == len(lp.text_offset) == 4
+    assert "".join(lp.tokens) == r.choices[0].text and lp.text_offset[0] == 0
+    assert all(len(t) == 2 for t in lp.top_logprobs)
+    ids = post_json(server, "/tokenize", {"prompt": r.choices[0].text, "add_special_tokens": False})["tokens"]
+    # Forbid the greedy first token: the first token changes.
+    banned = c.completions.create(model=MODEL, prompt="The sky is", max_tokens=4, temperature=0, logit_bias={str(ids[0]): -100})
+    assert not banned.choices[0].text.startswith(lp.tokens[0])
+    # Force a token.
+    forced = c.completions.create(model=MODEL, prompt="The sky is", max_tokens=3, temperature=0, logit_bias={str(ids[0]): 100})
+    assert forced.choices[0].text == lp.tokens[0] * 3
+
+
+def test_tokenize_detokenize(server):
+    c = client(server)
+    t = post_json(server, "/tokenize", {"prompt": "Hello world"})
+    assert t["count"] == len(t["tokens"]) and t["max_model_len"] == 512
+    assert post_json(server, "/detokenize", {"tokens": t["tokens"]})["prompt"] == "Hello world"
+    chat = post_json(server, "/tokenize", {"messages": HELLO})
+    usage = c.chat.completions.create(model=MODEL, messages=HELLO, max_tokens=1).usage
+    assert chat["count"] == usage.prompt_tokens
