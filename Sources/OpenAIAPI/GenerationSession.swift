@@ -26,12 +26,15 @@ final class GenerationSession: @unchecked Sendable {
     /// Per choice, the log-probability entries so far (chat: `content` items; completions:
     /// one item per token holding its parts of the legacy shape).
     private var logprobs: [[JSONValue]]
+    /// Reasoning models' chat choices: the thinking, split from the answer.
+    private var splitters: [ReasoningSplitter] = []
+    private var reasoning: [String]
     private var engineIDs: [UInt64] = []
     private var openRequests = 0
     private var usage = Usage(promptTokens: 0, completionTokens: 0, cachedPromptTokens: 0)
     private var ended = false
 
-    init(kind: Kind, service: ModelService, responder: HTTPResponder, options: GenerationOptions, prompts: Int) {
+    init(kind: Kind, service: ModelService, responder: HTTPResponder, options: GenerationOptions, prompts: Int, startsInsideThink: Bool = false) {
         self.kind = kind
         self.service = service
         self.responder = responder
@@ -42,6 +45,10 @@ final class GenerationSession: @unchecked Sendable {
         texts = Array(repeating: "", count: prompts * options.n)
         finishReasons = Array(repeating: nil, count: prompts * options.n)
         logprobs = Array(repeating: [], count: prompts * options.n)
+        reasoning = Array(repeating: "", count: prompts * options.n)
+        if kind == .chat && service.thinks {
+            splitters = Array(repeating: ReasoningSplitter(startsInside: startsInsideThink), count: prompts * options.n)
+        }
     }
 
     /// Submits every prompt; on a refusal, cancels what was submitted and answers with the
@@ -133,15 +140,40 @@ final class GenerationSession: @unchecked Sendable {
     }
 
     private func emit(_ choice: Int, text: String, finish: String?, logprob: JSONValue? = nil) {
-        if let stream {
-            if !text.isEmpty || logprob != nil {
-                stream.send(data: chunk([delta(choice, content: text, logprobs: logprob.map { logprobsJSON([$0]) })]))
-            }
-            if let finish { stream.send(data: chunk([delta(choice, finish: finish)])) }
+        var parts: [ReasoningSplitter.Part]
+        if splitters.isEmpty {
+            parts = text.isEmpty ? [] : [.content(text)]
+        } else {
+            parts = splitters[choice].feed(text)
+            if finish != nil { parts += splitters[choice].finish() }
         }
-        texts[choice] += text
+        for (i, part) in parts.enumerated() {
+            let lp = i == 0 ? logprob : nil
+            switch part {
+            case .content(let t):
+                texts[choice] += t
+                stream?.send(data: chunk([delta(choice, content: t, logprobs: lp.map { logprobsJSON([$0]) })]))
+            case .reasoning(let t):
+                reasoning[choice] += t
+                stream?.send(data: chunk([delta(choice, reasoning: t, logprobs: lp.map { logprobsJSON([$0]) })]))
+            }
+        }
+        if parts.isEmpty, let logprob { stream?.send(data: chunk([delta(choice, content: "", logprobs: logprobsJSON([logprob]))])) }
         if let logprob { logprobs[choice].append(logprob) }
-        if let finish { finishReasons[choice] = finish }
+        if let finish {
+            stream?.send(data: chunk([delta(choice, finish: finish)]))
+            finishReasons[choice] = finish
+        }
+    }
+
+    /// The thinking under the field(s) the service is set to use.
+    private func reasoningFields(_ text: String?) -> [(String, JSONValue)] {
+        let v = text.map { JSONValue.string($0) } ?? .null
+        switch service.reasoningFormat {
+        case .reasoningContent: return [("reasoning_content", v)]
+        case .reasoning: return [("reasoning", v)]
+        case .both: return [("reasoning_content", v), ("reasoning", v)]
+        }
     }
 
     // MARK: - Log-probabilities
@@ -210,11 +242,13 @@ final class GenerationSession: @unchecked Sendable {
         ])
     }
 
-    private func delta(_ choice: Int, role: Bool = false, content: String? = nil, finish: String? = nil, logprobs: JSONValue? = nil) -> JSONValue {
+    private func delta(_ choice: Int, role: Bool = false, content: String? = nil, reasoning: String? = nil, finish: String? = nil,
+                       logprobs: JSONValue? = nil) -> JSONValue {
         var d = JSONObject()
         if kind == .chat {
             if role { d["role"] = .string("assistant") }
             if let content { d["content"] = .string(content) }
+            if let reasoning { for (k, v) in reasoningFields(reasoning) { d[k] = v } }
             return .object(JSONObject([("index", .int(choice)), ("delta", .object(d)), ("logprobs", logprobs ?? .null),
                                        ("finish_reason", finish.map { .string($0) } ?? .null)]))
         }
@@ -248,7 +282,9 @@ final class GenerationSession: @unchecked Sendable {
             if kind == .chat {
                 return .object(JSONObject([
                     ("index", .int(c)),
-                    ("message", .object(JSONObject([("role", .string("assistant")), ("content", .string(texts[c])), ("refusal", .null)]))),
+                    ("message", .object(JSONObject([("role", .string("assistant")), ("content", .string(texts[c]))]
+                                               + (splitters.isEmpty ? [] : reasoningFields(reasoning[c].isEmpty ? nil : reasoning[c]))
+                                               + [("refusal", .null)]))),
                     ("logprobs", lp), ("finish_reason", finish),
                 ]))
             }

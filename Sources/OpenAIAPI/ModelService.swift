@@ -4,6 +4,14 @@ import JSON
 import Templates
 import Tokenization
 
+/// Where a reasoning model's thinking goes in responses: DeepSeek's `reasoning_content`,
+/// vLLM's newer `reasoning`, or both.
+public enum ReasoningFormat: String, Sendable, CaseIterable {
+    case reasoningContent = "reasoning_content"
+    case reasoning
+    case both
+}
+
 /// One served model: its engine, tokenizer and chat template, and how clients name it.
 public final class ModelService: Sendable {
     public let id: String
@@ -14,9 +22,13 @@ public final class ModelService: Sendable {
     public let template: ChatTemplate?
     public let created: Int
     public let fingerprint: String
+    /// Whether the model thinks in `<think>…</think>` (its template mentions the tag), and
+    /// where the thinking goes.
+    public let thinks: Bool
+    public let reasoningFormat: ReasoningFormat
 
     public init(id: String, aliases: Set<String> = [], engine: Engine, tokenizer: Tokenizer, template: ChatTemplate?,
-                created: Int = Int(Date().timeIntervalSince1970), fingerprint: String) {
+                created: Int = Int(Date().timeIntervalSince1970), fingerprint: String, reasoningFormat: ReasoningFormat = .reasoningContent) {
         self.id = id
         self.aliases = aliases
         self.engine = engine
@@ -24,6 +36,8 @@ public final class ModelService: Sendable {
         self.template = template
         self.created = created
         self.fingerprint = fingerprint
+        self.thinks = template?.source.contains("<think>") ?? false
+        self.reasoningFormat = reasoningFormat
     }
 
     public func answers(to name: String) -> Bool { name == id || aliases.contains(name) }
@@ -32,7 +46,10 @@ public final class ModelService: Sendable {
 
     /// The chat rendered by the model's template and tokenized: the template's markup may
     /// hold special tokens, the messages' text never does.
-    func chatPrompt(_ messages: JSONValue) throws(APIError) -> [Int32] {
+    func chatPrompt(_ messages: JSONValue) throws(APIError) -> [Int32] { try renderChat(messages).tokens }
+
+    /// The chat's prompt tokens, and whether the prompt leaves the model inside `<think>`.
+    func renderChat(_ messages: JSONValue) throws(APIError) -> (tokens: [Int32], insideThink: Bool) {
         guard let template else {
             throw .invalid("messages", "The model '\(id)' has no chat template; use /v1/completions", code: "no_chat_template")
         }
@@ -52,7 +69,9 @@ public final class ModelService: Sendable {
         if v.addBOS, !bos.isEmpty, let first = segments.first, first.trusted, first.text.hasPrefix(bos) {
             segments[0].text.removeFirst(bos.count)
         }
-        return tokenizer.encode(segments, addSpecial: true)
+        var tail = Substring(rendered.string)
+        while let last = tail.last, last.isWhitespace { tail.removeLast() }
+        return (tokenizer.encode(segments, addSpecial: true), thinks && tail.hasSuffix("<think>"))
     }
 }
 

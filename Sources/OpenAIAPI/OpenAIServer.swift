@@ -115,9 +115,9 @@ public final class OpenAIServer: Sendable {
             let s = try current()
             let chat = try ChatRequest(body: request.body)
             guard s.answers(to: chat.options.model) else { throw .modelNotFound(chat.options.model) }
-            let prompt = try s.chatPrompt(chat.messages)
+            let (prompt, insideThink) = try s.renderChat(chat.messages)
             let maxTokens = try Self.maxTokens(chat.options.maxTokens, prompt: prompt.count, service: s, param: "messages")
-            GenerationSession(kind: .chat, service: s, responder: responder, options: chat.options, prompts: 1)
+            GenerationSession(kind: .chat, service: s, responder: responder, options: chat.options, prompts: 1, startsInsideThink: insideThink)
                 .start([prompt], maxTokens: [maxTokens])
         } catch {
             responder.respond(error.response)

@@ -98,7 +98,7 @@ struct Serve: ParsableCommand {
         var h: UInt64 = 1469598103934665603
         for b in Array("\(fileName):\(file.fileSize)".utf8) { h = (h ^ UInt64(b)) &* 1099511628211 }
         return ModelService(id: id, aliases: [fileName, String(fileName.dropLast(fileName.hasSuffix(".gguf") ? 5 : 0)), path, s.model], engine: engine, tokenizer: tokenizer, template: template,
-                            fingerprint: "fp_" + String(h >> 24, radix: 16))
+                            fingerprint: "fp_" + String(h >> 24, radix: 16), reasoningFormat: s.reasoningFormat)
     }
 }
 
@@ -111,9 +111,10 @@ struct ServerSettings {
     var contextSize: Int?
     var kvTokens: Int?
     var maxWaiting = 256
+    var reasoningFormat = ReasoningFormat.reasoningContent
     var http = HTTPServerConfiguration()
 
-    static let keys = ["model", "host", "port", "threads", "ctx_size", "kv_tokens", "max_waiting", "models_dir",
+    static let keys = ["model", "host", "port", "threads", "ctx_size", "kv_tokens", "max_waiting", "models_dir", "reasoning_format",
                        "max_connections", "header_timeout", "keep_alive_timeout", "max_body_bytes", "max_header_bytes",
                        "max_header_fields", "max_request_line_bytes"]
 
@@ -143,6 +144,11 @@ struct ServerSettings {
             case "ctx_size": s.contextSize = try int()
             case "kv_tokens": s.kvTokens = try int()
             case "max_waiting": s.maxWaiting = try int()
+            case "reasoning_format":
+                guard let f = ReasoningFormat(rawValue: value) else {
+                    throw ValidationError("\(path):\(n + 1): reasoning_format must be one of \(ReasoningFormat.allCases.map(\.rawValue).joined(separator: ", ")), got '\(value)'")
+                }
+                s.reasoningFormat = f
             case "max_connections": s.http.maxConnections = try int()
             case "header_timeout": s.http.headerTimeout = Double(try int())
             case "keep_alive_timeout": s.http.keepAliveTimeout = Double(try int())
