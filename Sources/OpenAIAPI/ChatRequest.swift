@@ -7,6 +7,12 @@ struct ChatRequest {
     /// The messages as the template will see them (content parts joined into text,
     /// `developer` as `system`).
     var messages: JSONValue
+    /// The tools as the client sent them (for the template), or nil.
+    var tools: JSONValue?
+    var toolNames: [String] = []
+    enum ToolChoice: Equatable { case none, auto, required, function(String) }
+    var toolChoice = ToolChoice.auto
+    var parallelToolCalls = true
 
     static let roles: Set<String> = ["system", "developer", "user", "assistant", "tool"]
 
@@ -24,11 +30,45 @@ struct ChatRequest {
             out.append(try Self.message(item, at: "messages[\(i)]"))
         }
         messages = .array(out)
-        try f.refuse("tools", unless: { $0 == .array([]) }, "tool calls are not available yet")
-        try f.refuse("tool_choice", unless: { $0 == .string("none") || $0 == .string("auto") })
-        _ = try f.bool("parallel_tool_calls")
-        try f.refuse("functions", unless: { $0 == .array([]) }, "tool calls are not available yet")
-        try f.refuse("function_call", unless: { $0 == .string("none") || $0 == .string("auto") })
+        if case .array(let list)? = f.present("tools"), !list.isEmpty {
+            for (i, t) in list.enumerated() {
+                let at = "tools[\(i)]"
+                guard t["type"] == .string("function"), case .object? = t["function"] else {
+                    throw .invalid(at, "'\(at)' must be {\"type\": \"function\", \"function\": {...}}", code: "invalid_value")
+                }
+                guard case .string(let name)? = t["function"]?["name"], !name.isEmpty else {
+                    throw .invalid("\(at).function.name", "'\(at).function.name' must be a non-empty string", code: "invalid_value")
+                }
+                if let p = t["function"]?["parameters"], p != .null, case .object = p {} else if let p = t["function"]?["parameters"], p != .null {
+                    throw .invalid("\(at).function.parameters", "'\(at).function.parameters' must be a JSON schema object", code: "invalid_type")
+                }
+                toolNames.append(name)
+            }
+            tools = .array(list)
+        } else if let v = f.present("tools"), v != .array([]) {
+            throw .invalid("tools", "'tools' must be an array, got \(v.kind)", code: "invalid_type")
+        }
+        switch f.present("tool_choice") {
+        case nil: toolChoice = tools == nil ? .none : .auto
+        case .string("none")?: toolChoice = .none
+        case .string("auto")?: toolChoice = tools == nil ? .none : .auto
+        case .string("required")?: toolChoice = .required
+        case let v?:
+            guard v["type"] == .string("function"), case .string(let name)? = v["function"]?["name"] else {
+                throw .invalid("tool_choice", "'tool_choice' must be none, auto, required or {\"type\": \"function\", \"function\": {\"name\": ...}}", code: "invalid_value")
+            }
+            toolChoice = .function(name)
+        }
+        if toolChoice == .required || { if case .function = toolChoice { return true } else { return false } }() {
+            guard tools != nil else { throw .invalid("tool_choice", "'tool_choice' requires 'tools'", code: "invalid_value") }
+            if case .function(let name) = toolChoice, !toolNames.contains(name) {
+                throw .invalid("tool_choice", "'tool_choice' names the function '\(name)', which is not among the tools (\(toolNames.joined(separator: ", ")))", code: "invalid_value")
+            }
+            throw .unsupported("tool_choice", "forcing a tool call needs constrained decoding, which is not available yet; use 'auto'")
+        }
+        parallelToolCalls = try f.bool("parallel_tool_calls") ?? true
+        try f.refuse("functions", unless: { $0 == .array([]) }, "deprecated; use 'tools'")
+        try f.refuse("function_call", unless: { $0 == .string("none") || $0 == .string("auto") }, "deprecated; use 'tool_choice'")
         try f.refuse("response_format", unless: { $0["type"] == .string("text") }, "structured output is not available yet")
         let top = try f.int("top_logprobs", in: 0...20)
         if try f.bool("logprobs") == true {

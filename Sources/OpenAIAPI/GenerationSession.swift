@@ -29,12 +29,17 @@ final class GenerationSession: @unchecked Sendable {
     /// Reasoning models' chat choices: the thinking, split from the answer.
     private var splitters: [ReasoningSplitter] = []
     private var reasoning: [String]
+    /// Chat choices with tools: the calls found in the content so far.
+    private var toolStreams: [ToolCallStream] = []
+    private var toolCalls: [[(id: String, call: ToolCall)]]
+    private let parallelToolCalls: Bool
     private var engineIDs: [UInt64] = []
     private var openRequests = 0
     private var usage = Usage(promptTokens: 0, completionTokens: 0, cachedPromptTokens: 0)
     private var ended = false
 
-    init(kind: Kind, service: ModelService, responder: HTTPResponder, options: GenerationOptions, prompts: Int, startsInsideThink: Bool = false) {
+    init(kind: Kind, service: ModelService, responder: HTTPResponder, options: GenerationOptions, prompts: Int, startsInsideThink: Bool = false,
+         toolCalls format: ToolCallFormat? = nil, toolNames: [String] = [], parallelToolCalls: Bool = true) {
         self.kind = kind
         self.service = service
         self.responder = responder
@@ -46,6 +51,9 @@ final class GenerationSession: @unchecked Sendable {
         finishReasons = Array(repeating: nil, count: prompts * options.n)
         logprobs = Array(repeating: [], count: prompts * options.n)
         reasoning = Array(repeating: "", count: prompts * options.n)
+        toolCalls = Array(repeating: [], count: prompts * options.n)
+        self.parallelToolCalls = parallelToolCalls
+        if let format { toolStreams = Array(repeating: ToolCallStream(format: format, names: Set(toolNames)), count: prompts * options.n) }
         if kind == .chat && service.thinks {
             splitters = Array(repeating: ReasoningSplitter(startsInside: startsInsideThink), count: prompts * options.n)
         }
@@ -147,6 +155,24 @@ final class GenerationSession: @unchecked Sendable {
             parts = splitters[choice].feed(text)
             if finish != nil { parts += splitters[choice].finish() }
         }
+        if !toolStreams.isEmpty {
+            // Content goes through the tool-call parser: calls come out whole, the rest as content.
+            var routed: [ReasoningSplitter.Part] = []
+            var calls: [ToolCall] = []
+            for part in parts {
+                guard case .content(let t) = part else { routed.append(part); continue }
+                let r = toolStreams[choice].feed(t)
+                if !r.content.isEmpty { routed.append(.content(r.content)) }
+                calls += r.calls
+            }
+            if finish != nil {
+                let r = toolStreams[choice].finish()
+                if !r.content.isEmpty { routed.append(.content(r.content)) }
+                calls += r.calls
+            }
+            parts = routed
+            for call in calls where parallelToolCalls || toolCalls[choice].isEmpty { emitToolCall(choice, call) }
+        }
         for (i, part) in parts.enumerated() {
             let lp = i == 0 ? logprob : nil
             switch part {
@@ -160,9 +186,30 @@ final class GenerationSession: @unchecked Sendable {
         }
         if parts.isEmpty, let logprob { stream?.send(data: chunk([delta(choice, content: "", logprobs: logprobsJSON([logprob]))])) }
         if let logprob { logprobs[choice].append(logprob) }
-        if let finish {
+        if var finish {
+            // A choice that called tools and then stopped ends for the tools.
+            if finish == "stop" && !toolCalls[choice].isEmpty { finish = "tool_calls" }
             stream?.send(data: chunk([delta(choice, finish: finish)]))
             finishReasons[choice] = finish
+        }
+    }
+
+    /// A complete call: its index, id and name first, then its arguments (OpenAI's deltas).
+    private func emitToolCall(_ choice: Int, _ call: ToolCall) {
+        let alphabet = Array("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789")
+        let id = "call_" + String((0..<24).map { _ in alphabet.randomElement()! })
+        let index = toolCalls[choice].count
+        toolCalls[choice].append((id, call))
+        guard let stream else { return }
+        let head = JSONValue.object(JSONObject([("index", .int(index)), ("id", .string(id)), ("type", .string("function")),
+                                                ("function", .object(JSONObject([("name", .string(call.name)), ("arguments", .string(""))])))]))
+        let args = JSONValue.object(JSONObject([("index", .int(index)), ("function", .object(JSONObject([("arguments", .string(call.arguments))])))]))
+        for d in [head, args] {
+            var o = header()
+            o["choices"] = .array([.object(JSONObject([("index", .int(choice)), ("delta", .object(JSONObject([("tool_calls", .array([d]))]))),
+                                                       ("logprobs", .null), ("finish_reason", .null)]))])
+            if options.includeUsage { o["usage"] = .null }
+            stream.send(data: PythonJSON.dumps(.object(o)))
         }
     }
 
@@ -282,8 +329,14 @@ final class GenerationSession: @unchecked Sendable {
             if kind == .chat {
                 return .object(JSONObject([
                     ("index", .int(c)),
-                    ("message", .object(JSONObject([("role", .string("assistant")), ("content", .string(texts[c]))]
+                    ("message", .object(JSONObject([("role", .string("assistant")),
+                                                    ("content", toolCalls[c].isEmpty || !texts[c].isEmpty ? .string(texts[c]) : .null)]
                                                + (splitters.isEmpty ? [] : reasoningFields(reasoning[c].isEmpty ? nil : reasoning[c]))
+                                               + (toolCalls[c].isEmpty ? [] : [("tool_calls", .array(toolCalls[c].map { t in
+                                                   .object(JSONObject([("id", .string(t.id)), ("type", .string("function")),
+                                                                       ("function", .object(JSONObject([("name", .string(t.call.name)),
+                                                                                                        ("arguments", .string(t.call.arguments))])))]))
+                                               }))])
                                                + [("refusal", .null)]))),
                     ("logprobs", lp), ("finish_reason", finish),
                 ]))

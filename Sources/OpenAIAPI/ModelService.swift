@@ -26,6 +26,8 @@ public final class ModelService: Sendable {
     /// where the thinking goes.
     public let thinks: Bool
     public let reasoningFormat: ReasoningFormat
+    /// How the model writes tool calls, from its template (nil: it has no tool format).
+    let toolCallFormat: ToolCallFormat?
 
     public init(id: String, aliases: Set<String> = [], engine: Engine, tokenizer: Tokenizer, template: ChatTemplate?,
                 created: Int = Int(Date().timeIntervalSince1970), fingerprint: String, reasoningFormat: ReasoningFormat = .reasoningContent) {
@@ -37,6 +39,7 @@ public final class ModelService: Sendable {
         self.created = created
         self.fingerprint = fingerprint
         self.thinks = template?.source.contains("<think>") ?? false
+        self.toolCallFormat = template.flatMap { ToolCallFormat.detect(template: $0.source) }
         self.reasoningFormat = reasoningFormat
     }
 
@@ -46,10 +49,10 @@ public final class ModelService: Sendable {
 
     /// The chat rendered by the model's template and tokenized: the template's markup may
     /// hold special tokens, the messages' text never does.
-    func chatPrompt(_ messages: JSONValue) throws(APIError) -> [Int32] { try renderChat(messages).tokens }
+    func chatPrompt(_ messages: JSONValue) throws(APIError) -> [Int32] { try renderChat(messages, tools: nil).tokens }
 
     /// The chat's prompt tokens, and whether the prompt leaves the model inside `<think>`.
-    func renderChat(_ messages: JSONValue) throws(APIError) -> (tokens: [Int32], insideThink: Bool) {
+    func renderChat(_ messages: JSONValue, tools: JSONValue?) throws(APIError) -> (tokens: [Int32], insideThink: Bool) {
         guard let template else {
             throw .invalid("messages", "The model '\(id)' has no chat template; use /v1/completions", code: "no_chat_template")
         }
@@ -58,7 +61,7 @@ public final class ModelService: Sendable {
         let eos = v.eos.map { String(decoding: tokenizer.pieceBytes($0, special: true), as: UTF8.self) } ?? ""
         var rendered: Text
         do {
-            rendered = try template.render(messages: messages, addGenerationPrompt: true, bosToken: bos, eosToken: eos)
+            rendered = try template.render(messages: messages, tools: tools, addGenerationPrompt: true, bosToken: bos, eosToken: eos)
         } catch {
             throw .invalid("messages", error.raisedByTemplate ? error.message : "The chat template failed: \(error.description)",
                            code: "template_error")

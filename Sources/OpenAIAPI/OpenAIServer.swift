@@ -81,7 +81,7 @@ public final class OpenAIServer: Sendable {
             }
             var messages: [JSONValue] = []
             for (i, m) in list.enumerated() { messages.append(try ChatRequest.message(m, at: "messages[\(i)]")) }
-            tokens = try s.chatPrompt(.array(messages))
+            tokens = try s.renderChat(.array(messages), tools: f.present("tools")).tokens
         } else if let prompt = try f.string("prompt") {
             tokens = s.tokenizer.encode(prompt, addSpecial: try f.bool("add_special_tokens") ?? true, parseSpecial: false)
         } else {
@@ -115,9 +115,17 @@ public final class OpenAIServer: Sendable {
             let s = try current()
             let chat = try ChatRequest(body: request.body)
             guard s.answers(to: chat.options.model) else { throw .modelNotFound(chat.options.model) }
-            let (prompt, insideThink) = try s.renderChat(chat.messages)
+            var toolFormat: ToolCallFormat?
+            if chat.tools != nil {
+                guard let format = s.toolCallFormat else {
+                    throw .invalid("tools", "The model '\(s.id)' has no tool-call format in its chat template that this server can parse", code: "tools_unsupported")
+                }
+                if chat.toolChoice != .none { toolFormat = format }
+            }
+            let (prompt, insideThink) = try s.renderChat(chat.messages, tools: chat.tools)
             let maxTokens = try Self.maxTokens(chat.options.maxTokens, prompt: prompt.count, service: s, param: "messages")
-            GenerationSession(kind: .chat, service: s, responder: responder, options: chat.options, prompts: 1, startsInsideThink: insideThink)
+            GenerationSession(kind: .chat, service: s, responder: responder, options: chat.options, prompts: 1, startsInsideThink: insideThink,
+                              toolCalls: toolFormat, toolNames: chat.toolNames, parallelToolCalls: chat.parallelToolCalls)
                 .start([prompt], maxTokens: [maxTokens])
         } catch {
             responder.respond(error.response)

@@ -40,14 +40,14 @@ struct ReasoningSplitter {
                 continue
             case .reasoning:
                 if trimLeading { dropLeadingSpace() }
-                if let at = Self.find(Self.close, in: held) {
+                if let at = ByteSearch.find(Self.close, in: held) {
                     if at > 0 { parts.append(.reasoning(String(decoding: held[..<at], as: UTF8.self))) }
                     held.removeFirst(at + Self.close.count)
                     state = .content
                     trimLeading = true
                     continue
                 }
-                let keep = Self.partialSuffix(of: held, prefixOf: Self.close)
+                let keep = ByteSearch.partialSuffix(of: held, prefixOf: Self.close)
                 if held.count > keep { parts.append(.reasoning(String(decoding: held[..<(held.count - keep)], as: UTF8.self))) }
                 held.removeFirst(held.count - keep)
                 return parts
@@ -79,19 +79,5 @@ struct ReasoningSplitter {
 
     private static func isSpace(_ b: UInt8) -> Bool { b == 0x20 || b == 0x0A || b == 0x0D || b == 0x09 }
 
-    private static func find(_ needle: [UInt8], in hay: [UInt8]) -> Int? {
-        guard hay.count >= needle.count else { return nil }
-        for i in 0...(hay.count - needle.count) where hay[i] == needle[0] && hay[i..<(i + needle.count)].elementsEqual(needle) { return i }
-        return nil
-    }
 
-    /// The longest suffix of `hay` that is a proper prefix of `tag`.
-    private static func partialSuffix(of hay: [UInt8], prefixOf tag: [UInt8]) -> Int {
-        var k = min(tag.count - 1, hay.count)
-        while k > 0 {
-            if hay[(hay.count - k)...].elementsEqual(tag[..<k]) { return k }
-            k -= 1
-        }
-        return 0
-    }
 }

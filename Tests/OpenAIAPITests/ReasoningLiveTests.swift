@@ -53,7 +53,7 @@ final class ScriptedOutputRuntime: ForwardRuntime {
                                    fingerprint: "fp_test", reasoningFormat: format)
         #expect(service.thinks)
         let messages = try JSONParser().parse(#"[{"role": "user", "content": "hi"}]"#)
-        let (prompt, inside) = try service.renderChat(messages)
+        let (prompt, inside) = try service.renderChat(messages, tools: nil)
         #expect(inside)
         runtime.promptLength = prompt.count
         let api = OpenAIServer()

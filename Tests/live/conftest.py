@@ -63,3 +63,10 @@ def tiny_queue_server():
     s = Server("--model", "smollm2-135m-instruct", "--ctx-size", "256", "--max-waiting", "0")
     yield s
     s.stop()
+
+
+@pytest.fixture(scope="session")
+def qwen_server():
+    s = Server("--model", "qwen2.5-coder-0.5b-instruct", "--ctx-size", "2048", "--kv-tokens", "8192")
+    yield s
+    s.stop()

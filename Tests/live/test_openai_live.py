@@ -184,3 +184,40 @@ def test_tokenize_detokenize(server):
     chat = post_json(server, "/tokenize", {"messages": HELLO})
     usage = c.chat.completions.create(model=MODEL, messages=HELLO, max_tokens=1).usage
     assert chat["count"] == usage.prompt_tokens
+
+
+QWEN = "qwen2.5-coder-0.5b-instruct"
+WEATHER_TOOL = {"type": "function", "function": {"name": "get_weather", "description": "Get the current weather for a city",
+                                                 "parameters": {"type": "object", "properties": {"city": {"type": "string"}}, "required": ["city"]}}}
+
+
+def test_tool_calls_two_rounds_and_streamed(qwen_server):
+    c = client(qwen_server, timeout=600)
+    ask = [{"role": "user", "content": "What is the weather in Paris today?"}]
+    r = c.chat.completions.create(model=QWEN, messages=ask, tools=[WEATHER_TOOL], temperature=0, max_tokens=80)
+    choice = r.choices[0]
+    assert choice.finish_reason == "tool_calls" and choice.message.content is None
+    call = choice.message.tool_calls[0]
+    assert call.id.startswith("call_") and call.type == "function" and call.function.name == "get_weather"
+    assert json.loads(call.function.arguments) == {"city": "Paris"}
+
+    # Streamed: the deltas fold to the same call.
+    chunks = list(c.chat.completions.create(model=QWEN, messages=ask, tools=[WEATHER_TOOL], temperature=0, max_tokens=80, stream=True))
+    deltas = [tc for ch in chunks if ch.choices and ch.choices[0].delta.tool_calls for tc in ch.choices[0].delta.tool_calls]
+    assert deltas[0].index == 0 and deltas[0].id.startswith("call_") and deltas[0].function.name == "get_weather"
+    assert "".join(d.function.arguments or "" for d in deltas) == call.function.arguments
+    assert [ch.choices[0].finish_reason for ch in chunks if ch.choices and ch.choices[0].finish_reason] == ["tool_calls"]
+
+    # Second round: the tool's answer goes back, the model answers in words.
+    follow = ask + [choice.message.model_dump(exclude_none=True),
+                    {"role": "tool", "tool_call_id": call.id, "content": json.dumps({"city": "Paris", "temperature_c": 21, "sky": "sunny"})}]
+    answer = c.chat.completions.create(model=QWEN, messages=follow, tools=[WEATHER_TOOL], temperature=0, max_tokens=60)
+    assert answer.choices[0].message.tool_calls is None
+    assert "21" in answer.choices[0].message.content
+
+    # tool_choice none: no parsing, the text stays content.
+    none = c.chat.completions.create(model=QWEN, messages=ask, tools=[WEATHER_TOOL], tool_choice="none", temperature=0, max_tokens=40)
+    assert none.choices[0].message.tool_calls is None and none.choices[0].message.content
+    with pytest.raises(openai.BadRequestError) as e:
+        c.chat.completions.create(model=QWEN, messages=ask, tools=[WEATHER_TOOL], tool_choice={"type": "function", "function": {"name": "nope"}})
+    assert e.value.body["param"] == "tool_choice" and "not among the tools" in e.value.body["message"]
