@@ -201,7 +201,7 @@ public final class Engine: @unchecked Sendable {
         let t0 = DispatchTime.now().uptimeNanoseconds
         runtime.forward(batch, blockTables: work.map { $0.sequence.blocks }) { i, logits in
             let s = work[owner[i]].sequence
-            let token = s.sampler.sample(logits, scratch: scratch)
+            let token = s.sampler.sample(logits, scratch: scratch, constraint: s.constraint)
             s.sampled = token
             if let k = s.request.request.logprobs { s.sampledLogprobs = Sampler.logprobs(logits, token: token, top: k) }
         }
@@ -239,6 +239,7 @@ public final class Engine: @unchecked Sendable {
     /// A sampled token joins its sequence; stop conditions are checked and text emitted.
     private func accept(_ token: Int32, _ s: Sequence, _ logprobs: TokenLogprobs?) {
         s.tokens.append(token)
+        s.constraint?.accept(token)
         s.sampler.accept(token)
         s.request.completionTokens += 1
         stats.tokensGenerated += 1

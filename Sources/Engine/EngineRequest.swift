@@ -84,10 +84,13 @@ public struct EngineRequest: Sendable {
     public var stop: StopConditions
     /// Report each sampled token's log-probability and this many alternatives (nil: none).
     public var logprobs: Int?
+    /// Makes each choice's constraint (nil: unconstrained).
+    public var constraint: (@Sendable () -> TokenConstraint)?
     public var sink: EngineSink
 
     public init(prompt: [Int32], n: Int = 1, sampling: SamplingParameters = .init(), stop: StopConditions, logprobs: Int? = nil,
-                sink: @escaping EngineSink) {
+                constraint: (@Sendable () -> TokenConstraint)? = nil, sink: @escaping EngineSink) {
+        self.constraint = constraint
         self.prompt = prompt
         self.n = n
         self.sampling = sampling

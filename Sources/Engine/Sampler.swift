@@ -165,16 +165,44 @@ struct Sampler {
     }
 }
 
+extension Sampler {
+    /// Samples, then, if the constraint refuses the pick, samples again among the allowed
+    /// tokens only. With nothing allowed the first pick stands (the constraint's owner ends
+    /// the choice).
+    mutating func sample(_ logits: UnsafeBufferPointer<Float>, scratch: SamplerScratch, constraint: TokenConstraint?) -> Int32 {
+        let first = sample(logits, scratch: scratch)
+        guard let constraint, !constraint.allows(first) else { return first }
+        let allowed = constraint.allowedTokens()
+        guard !allowed.isEmpty else { return first }
+        scratch.reserveMasked(logits.count)
+        let masked = scratch.masked
+        for i in 0..<logits.count { masked[i] = -Float.infinity }
+        for t in allowed where Int(t) < logits.count { masked[Int(t)] = logits[Int(t)] }
+        return sample(UnsafeBufferPointer(start: masked, count: logits.count), scratch: scratch)
+    }
+}
+
 /// Buffers the sampler reuses from step to step (one set per engine).
 final class SamplerScratch {
     private(set) var values: UnsafeMutablePointer<Float>
     private var capacity: Int
     var candidates: [Int32] = []
     var weights: [Double] = []
+    /// Logits with the refused tokens at -inf.
+    private(set) var masked: UnsafeMutablePointer<Float>
+    private var maskedCapacity = 1
 
     init(capacity: Int = 0) {
         self.capacity = max(1, capacity)
         values = .allocate(capacity: self.capacity)
+        masked = .allocate(capacity: 1)
+    }
+
+    func reserveMasked(_ n: Int) {
+        guard n > maskedCapacity else { return }
+        masked.deallocate()
+        masked = .allocate(capacity: n)
+        maskedCapacity = n
     }
 
     func reserve(_ n: Int) {
@@ -184,5 +212,8 @@ final class SamplerScratch {
         capacity = n
     }
 
-    deinit { values.deallocate() }
+    deinit {
+        values.deallocate()
+        masked.deallocate()
+    }
 }

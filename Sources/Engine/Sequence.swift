@@ -46,6 +46,7 @@ final class Sequence {
     /// The token sampled this step, if any, and its log-probabilities when asked for.
     var sampled: Int32?
     var sampledLogprobs: TokenLogprobs?
+    let constraint: TokenConstraint?
 
     init(request: RequestState, choice: Int, leader: Sequence?, seed: UInt64, tokenizer: Tokenizer) {
         let r = request.request
@@ -56,6 +57,7 @@ final class Sequence {
         promptCount = r.prompt.count
         sampler = Sampler(parameters: r.sampling, seed: seed, prompt: r.prompt)
         text = TextStream(tokenizer: tokenizer, stopStrings: r.stop.stopStrings)
+        constraint = r.constraint?()
     }
 
     var generated: Int { tokens.count - promptCount }

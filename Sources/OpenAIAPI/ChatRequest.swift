@@ -13,6 +13,8 @@ struct ChatRequest {
     enum ToolChoice: Equatable { case none, auto, required, function(String) }
     var toolChoice = ToolChoice.auto
     var parallelToolCalls = true
+    /// What the output must be a document of (structured output, a forced tool call).
+    var grammar: JSONSchemaGrammar?
 
     static let roles: Set<String> = ["system", "developer", "user", "assistant", "tool"]
 
@@ -64,12 +66,37 @@ struct ChatRequest {
             if case .function(let name) = toolChoice, !toolNames.contains(name) {
                 throw .invalid("tool_choice", "'tool_choice' names the function '\(name)', which is not among the tools (\(toolNames.joined(separator: ", ")))", code: "invalid_value")
             }
-            throw .unsupported("tool_choice", "forcing a tool call needs constrained decoding, which is not available yet; use 'auto'")
+            // The call is forced as one JSON object {"name": …, "arguments": …} of an allowed tool.
+            var choices: [JSONValue] = []
+            for t in Self.arrayItems(tools) {
+                guard case .string(let name)? = t["function"]?["name"] else { continue }
+                if case .function(let wanted) = toolChoice, wanted != name { continue }
+                var params = JSONValue.object(JSONObject([("type", .string("object"))]))
+                if let p = t["function"]?["parameters"], p != .null { params = p }
+                choices.append(.object(JSONObject([
+                    ("type", .string("object")),
+                    ("properties", .object(JSONObject([("name", .object(JSONObject([("const", .string(name))]))), ("arguments", params)]))),
+                    ("required", .array([.string("name"), .string("arguments")])),
+                ])))
+            }
+            grammar = try Self.compile(.object(JSONObject([("anyOf", .array(choices))])), param: "tools")
         }
         parallelToolCalls = try f.bool("parallel_tool_calls") ?? true
         try f.refuse("functions", unless: { $0 == .array([]) }, "deprecated; use 'tools'")
         try f.refuse("function_call", unless: { $0 == .string("none") || $0 == .string("auto") }, "deprecated; use 'tool_choice'")
-        try f.refuse("response_format", unless: { $0["type"] == .string("text") }, "structured output is not available yet")
+        if let rf = f.present("response_format"), grammar == nil {
+            switch rf["type"] {
+            case .string("text")?: break
+            case .string("json_object")?: grammar = JSONSchemaGrammar.anyObject()
+            case .string("json_schema")?:
+                guard case .object? = rf["json_schema"], let schema = rf["json_schema"]?["schema"], schema != .null else {
+                    throw .invalid("response_format", "'response_format.json_schema.schema' is required for type json_schema", code: "invalid_value")
+                }
+                grammar = try Self.compile(schema, param: "response_format")
+            default:
+                throw .invalid("response_format", "'response_format.type' must be text, json_object or json_schema", code: "invalid_value")
+            }
+        }
         let top = try f.int("top_logprobs", in: 0...20)
         if try f.bool("logprobs") == true {
             options.logprobs = top ?? 0
@@ -82,6 +109,14 @@ struct ChatRequest {
         try f.refuse("reasoning_effort")
         try f.refuse("web_search_options")
         try f.refuse("verbosity")
+    }
+
+    private static func arrayItems(_ v: JSONValue?) -> [JSONValue] { if case .array(let a)? = v { return a } else { return [] } }
+
+    static func compile(_ schema: JSONValue, param: String) throws(APIError) -> JSONSchemaGrammar {
+        do { return try JSONSchemaGrammar(schema: schema) } catch {
+            throw .invalid(param, "The JSON schema uses \(error.keyword) at \(error.path), which this server does not support", code: "unsupported_schema")
+        }
     }
 
     static func message(_ item: JSONValue, at path: String) throws(APIError) -> JSONValue {

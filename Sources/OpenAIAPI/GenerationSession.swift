@@ -33,13 +33,16 @@ final class GenerationSession: @unchecked Sendable {
     private var toolStreams: [ToolCallStream] = []
     private var toolCalls: [[(id: String, call: ToolCall)]]
     private let parallelToolCalls: Bool
+    private let constraint: (@Sendable () -> TokenConstraint)?
     private var engineIDs: [UInt64] = []
     private var openRequests = 0
     private var usage = Usage(promptTokens: 0, completionTokens: 0, cachedPromptTokens: 0)
     private var ended = false
 
     init(kind: Kind, service: ModelService, responder: HTTPResponder, options: GenerationOptions, prompts: Int, startsInsideThink: Bool = false,
-         toolCalls format: ToolCallFormat? = nil, toolNames: [String] = [], parallelToolCalls: Bool = true) {
+         toolCalls format: ToolCallFormat? = nil, toolNames: [String] = [], parallelToolCalls: Bool = true,
+         constraint: (@Sendable () -> TokenConstraint)? = nil) {
+        self.constraint = constraint
         self.kind = kind
         self.service = service
         self.responder = responder
@@ -78,7 +81,7 @@ final class GenerationSession: @unchecked Sendable {
             let offset = i * options.n
             let request = EngineRequest(prompt: prompt, n: options.n, sampling: samplingFor(i),
                                         stop: StopConditions(maxTokens: maxTokens[i], stopStrings: options.stop),
-                                        logprobs: options.logprobs) { [self] event in
+                                        logprobs: options.logprobs, constraint: constraint) { [self] event in
                 handle(event, offset: offset)
             }
             do {

@@ -28,6 +28,8 @@ public final class ModelService: Sendable {
     public let reasoningFormat: ReasoningFormat
     /// How the model writes tool calls, from its template (nil: it has no tool format).
     let toolCallFormat: ToolCallFormat?
+    /// Token bytes for constrained decoding.
+    let tokenTable: TokenTable
 
     public init(id: String, aliases: Set<String> = [], engine: Engine, tokenizer: Tokenizer, template: ChatTemplate?,
                 created: Int = Int(Date().timeIntervalSince1970), fingerprint: String, reasoningFormat: ReasoningFormat = .reasoningContent) {
@@ -40,6 +42,7 @@ public final class ModelService: Sendable {
         self.fingerprint = fingerprint
         self.thinks = template?.source.contains("<think>") ?? false
         self.toolCallFormat = template.flatMap { ToolCallFormat.detect(template: $0.source) }
+        self.tokenTable = TokenTable(tokenizer: tokenizer)
         self.reasoningFormat = reasoningFormat
     }
 

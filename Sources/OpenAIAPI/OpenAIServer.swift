@@ -125,7 +125,8 @@ public final class OpenAIServer: Sendable {
             let (prompt, insideThink) = try s.renderChat(chat.messages, tools: chat.tools)
             let maxTokens = try Self.maxTokens(chat.options.maxTokens, prompt: prompt.count, service: s, param: "messages")
             GenerationSession(kind: .chat, service: s, responder: responder, options: chat.options, prompts: 1, startsInsideThink: insideThink,
-                              toolCalls: toolFormat, toolNames: chat.toolNames, parallelToolCalls: chat.parallelToolCalls)
+                              toolCalls: toolFormat, toolNames: chat.toolNames, parallelToolCalls: chat.parallelToolCalls,
+                              constraint: Self.constraint(chat.grammar, s))
                 .start([prompt], maxTokens: [maxTokens])
         } catch {
             responder.respond(error.response)
@@ -158,6 +159,13 @@ public final class OpenAIServer: Sendable {
         } catch {
             responder.respond(error.response)
         }
+    }
+
+    /// A factory of per-choice constraints for a compiled grammar.
+    static func constraint(_ g: JSONSchemaGrammar?, _ s: ModelService) -> (@Sendable () -> TokenConstraint)? {
+        guard let g else { return nil }
+        let grammar = g.grammar, root = g.root, table = s.tokenTable
+        return { GrammarConstraint(grammar: grammar, root: root, table: table) }
     }
 
     /// Tokens to generate at most: what the client asked, which must fit beside the prompt;

@@ -96,8 +96,8 @@ def test_sdk_error_classes(server, tiny_queue_server):
     assert e.value.body["code"] == "context_length_exceeded"
     assert e.value.body["message"].startswith("This model's maximum context length is 512 tokens.")
     with pytest.raises(openai.BadRequestError) as e:
-        c.chat.completions.create(model=MODEL, messages=HELLO, response_format={"type": "json_object"})
-    assert e.value.body["param"] == "response_format"
+        c.chat.completions.create(model=MODEL, messages=HELLO, extra_body={"audio": {"voice": "alloy", "format": "mp3"}})
+    assert e.value.body["param"] == "audio"
     with pytest.raises(openai.BadRequestError) as e:
         c.chat.completions.create(model=MODEL, messages=HELLO, logit_bias={"999999": 5})
     assert e.value.body["param"] == "logit_bias" and "out of range" in e.value.body["message"]
@@ -221,3 +221,49 @@ def test_tool_calls_two_rounds_and_streamed(qwen_server):
     with pytest.raises(openai.BadRequestError) as e:
         c.chat.completions.create(model=QWEN, messages=ask, tools=[WEATHER_TOOL], tool_choice={"type": "function", "function": {"name": "nope"}})
     assert e.value.body["param"] == "tool_choice" and "not among the tools" in e.value.body["message"]
+
+
+def test_structured_output_parse_with_pydantic(qwen_server):
+    import pydantic
+
+    class Person(pydantic.BaseModel):
+        name: str
+        born: int
+        fields: list[str]
+
+    c = client(qwen_server, timeout=600)
+    msgs = [{"role": "user", "content": "Ada Lovelace was born in 1815 and worked on mathematics and computing. Describe her."}]
+    r = c.chat.completions.parse(model=QWEN, messages=msgs, response_format=Person, temperature=0, max_tokens=120)
+    person = r.choices[0].message.parsed
+    assert isinstance(person, Person) and r.choices[0].finish_reason == "stop"
+    # Streamed, the same document.
+    chunks = list(c.chat.completions.create(model=QWEN, messages=msgs, temperature=0, max_tokens=120, stream=True,
+                                            response_format={"type": "json_schema", "json_schema": {
+                                                "name": "Person", "strict": True, "schema": Person.model_json_schema()}}))
+    text = "".join(ch.choices[0].delta.content or "" for ch in chunks if ch.choices)
+    assert Person.model_validate_json(text) == person
+    # json_object: any object; the default model too.
+    obj = c.chat.completions.create(
+        model=QWEN, messages=[{"role": "user", "content": "List two fruits as JSON."}], response_format={"type": "json_object"},
+        temperature=0, max_tokens=60)
+    assert isinstance(json.loads(obj.choices[0].message.content), dict)
+    with pytest.raises(openai.BadRequestError) as e:
+        c.chat.completions.create(model=QWEN, messages=msgs, response_format={"type": "json_schema", "json_schema": {
+            "name": "x", "schema": {"type": "string", "pattern": "^a+$"}}})
+    assert e.value.body["code"] == "unsupported_schema" and "pattern" in e.value.body["message"]
+
+
+def test_forced_tool_choice(qwen_server):
+    c = client(qwen_server, timeout=600)
+    add = {"type": "function", "function": {"name": "add", "parameters": {"type": "object", "properties": {
+        "a": {"type": "integer"}, "b": {"type": "integer"}}, "required": ["a", "b"], "additionalProperties": False}}}
+    msgs = [{"role": "user", "content": "Tell me a joke about the sea."}]
+    for choice in ({"type": "function", "function": {"name": "add"}}, "required"):
+        r = c.chat.completions.create(model=QWEN, messages=msgs, tools=[WEATHER_TOOL, add], tool_choice=choice, temperature=0, max_tokens=60)
+        call = r.choices[0].message.tool_calls[0]
+        assert r.choices[0].finish_reason == "tool_calls"
+        args = json.loads(call.function.arguments)
+        if choice != "required":
+            assert call.function.name == "add" and set(args) == {"a", "b"} and all(isinstance(v, int) for v in args.values())
+        else:
+            assert call.function.name in ("add", "get_weather")
