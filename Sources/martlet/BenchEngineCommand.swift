@@ -3,6 +3,7 @@ import Dispatch
 import Engine
 import Foundation
 import JSON
+import OpenAIAPI
 import Runtime
 
 /// `martlet bench-engine`: the engine's scenarios, timed in-process (no HTTP), as JSON.
@@ -16,6 +17,7 @@ struct BenchEngine: ParsableCommand {
     @Option(help: "Concurrent streams for the throughput test.") var streams = 16
     @Option(name: .customLong("decode-tokens"), help: "Tokens each stream generates.") var decodeTokens = 64
     @Flag(name: .customLong("decode-only"), help: "Only the decode throughput test (for profiling).") var decodeOnly = false
+    @Flag(name: .customLong("structured"), help: "Only the structured-output test: decode speed with and without a JSON grammar.") var structured = false
 
     /// Times of each choice's token events, from the engine's sink. Waiting blocks on a
     /// condition (polling would take CPU time from the engine being measured).
@@ -56,9 +58,9 @@ struct BenchEngine: ParsableCommand {
         func engine() -> Engine { Engine(runtime: ModelRuntime(model: m, kv: kv), tokenizer: tok) }
         var greedy = SamplingParameters()
         greedy.temperature = 0
-        func submit(_ e: Engine, _ prompt: [Int32], maxTokens: Int) throws -> Timeline {
+        func submit(_ e: Engine, _ prompt: [Int32], maxTokens: Int, constraint: (@Sendable () -> TokenConstraint)? = nil) throws -> Timeline {
             let t = Timeline()
-            try e.submit(EngineRequest(prompt: prompt, sampling: greedy, stop: StopConditions(maxTokens: maxTokens), sink: t.sink))
+            try e.submit(EngineRequest(prompt: prompt, sampling: greedy, stop: StopConditions(maxTokens: maxTokens), constraint: constraint, sink: t.sink))
             return t
         }
         func now() -> UInt64 { DispatchTime.now().uptimeNanoseconds }
@@ -67,6 +69,36 @@ struct BenchEngine: ParsableCommand {
         // Prompts that do not end the generation early are not needed: max_tokens caps it and
         // end-of-generation tokens are counted like any other.
         let prompts = (0..<streams).map { tok.encode("Story number \($0): once upon a time, in a land far away,", addSpecial: true) }
+
+        // MARK: Structured output: the cost of the grammar per token
+        if structured {
+            let schema = try JSONParser().parse(#"{"type": "object", "properties": {"title": {"type": "string"}, "steps": {"type": "array", "items": {"type": "string"}}}, "required": ["title", "steps"]}"#)
+            let factory = try StructuredOutput.constraint(schema: schema, tokenizer: tok)
+            let prompt = tok.encode("<|im_start|>user\nWrite a recipe for pancakes as JSON with a title and steps.<|im_end|>\n<|im_start|>assistant\n", addSpecial: true, parseSpecial: true)
+            func rate(_ c: (@Sendable () -> TokenConstraint)?) throws -> (Double, Int) {
+                let e = engine()
+                defer { e.shutdown() }
+                let t = try submit(e, prompt, maxTokens: 128, constraint: c)
+                t.wait()
+                let times = t.tokenTimes
+                return (Double(times.count - 1) / seconds(times[0], times.last!), times.count)
+            }
+            _ = try rate(nil)
+            var free: [Double] = [], constrained: [Double] = [], tokens = 0
+            for _ in 0..<3 {
+                free.append(try rate(nil).0)
+                let (r, n) = try rate(factory)
+                constrained.append(r)
+                tokens = n
+            }
+            let f = free.sorted()[1], c = constrained.sorted()[1]
+            results.append(("decode_tokens_per_s_free", .double(f)))
+            results.append(("decode_tokens_per_s_json_schema", .double(c)))
+            results.append(("json_schema_tokens", .int(tokens)))
+            results.append(("json_schema_slowdown", .double(1 - c / f)))
+            print(PythonJSON.dumps(.object(JSONObject(results))))
+            return
+        }
 
         // MARK: Decode throughput, one stream versus many
         func decodeRate(_ count: Int) throws -> Double {

@@ -85,17 +85,17 @@ struct ByteSet: Sendable, Equatable, Hashable {
 
 /// Where a grammar's reader is: the stacks still alive. An empty stack among them means the
 /// document may end here.
-struct GrammarState: Sendable, Equatable {
-    fileprivate(set) var stacks: [[Int32]]
+struct GrammarState: Sendable, Hashable {
+    fileprivate(set) var stacks: Set<[Int32]>
 
     /// The state before the first byte of a document of `root`.
     init(grammar g: Grammar, root: Int) {
         var out: Set<[Int32]> = []
         for alt in g.rules[root] { GrammarState.expand([alt], g, into: &out) }
-        stacks = Array(out)
+        stacks = out
     }
 
-    private init(stacks: [[Int32]]) { self.stacks = stacks }
+    private init(stacks: Set<[Int32]>) { self.stacks = stacks }
 
     var isComplete: Bool { stacks.contains { $0.isEmpty } }
     var isDead: Bool { stacks.isEmpty }
@@ -118,7 +118,7 @@ struct GrammarState: Sendable, Equatable {
             next[next.count - 1] = top + 1
             GrammarState.expand(next, g, into: &out)
         }
-        return out.isEmpty ? nil : GrammarState(stacks: Array(out))
+        return out.isEmpty ? nil : GrammarState(stacks: out)
     }
 
     func advanced(_ bytes: [UInt8], _ g: Grammar) -> GrammarState? {
