@@ -46,11 +46,34 @@ import Testing
         #expect(try JSONSchemaGrammar.anyObject().grammar.rules.count > 0)
     }
 
-    @Test(arguments: ["pattern", "minimum", "format", "not", "if", "patternProperties", "uniqueItems"])
+    @Test(arguments: ["pattern", "format", "not", "if", "patternProperties", "uniqueItems", "multipleOf"])
     func unsupportedKeywordsAreNamed(_ keyword: String) {
         let schema = JSONValue.object(JSONObject([("type", .string("object")), ("properties", .object(JSONObject([("x", .object(JSONObject([(keyword, .int(1))])))])))]))
         #expect { try JSONSchemaGrammar(schema: schema) } throws: { e in
             (e as? JSONSchemaGrammar.Unsupported)?.keyword == keyword && (e as? JSONSchemaGrammar.Unsupported)?.path == "#/properties/x"
         }
+    }
+}
+
+@Suite struct BoundedNumberTests {
+    @Test func integersBetweenBounds() throws {
+        let schema = #"{"type": "integer", "minimum": -12, "maximum": 305}"#
+        for v in -30...400 {
+            #expect(try JSONSchemaGrammarTests.accepts(schema, String(v)) == (-12...305).contains(v), "\(v)")
+        }
+        #expect(try !JSONSchemaGrammarTests.accepts(schema, "007"))
+        let exclusive = #"{"type": "integer", "exclusiveMinimum": 0, "exclusiveMaximum": 10}"#
+        #expect(try (0...10).map { try JSONSchemaGrammarTests.accepts(exclusive, String($0)) } == (0...10).map { $0 > 0 && $0 < 10 })
+    }
+
+    @Test func numbersStayInside() throws {
+        let schema = #"{"type": "number", "minimum": -2.5, "maximum": 3}"#
+        for doc in ["3", "2.999", "0.5", "-1.25", "-2", "0", "-0.5"] {
+            #expect(try JSONSchemaGrammarTests.accepts(schema, doc), "\(doc)")
+        }
+        for doc in ["3.5", "4", "-3", "-2.75", "1e2", "3.0001"] {
+            #expect(try !JSONSchemaGrammarTests.accepts(schema, doc), "\(doc)")
+        }
+        #expect(try JSONSchemaGrammarTests.accepts(#"{"type": "number", "minimum": 0}"#, "123456.75"))
     }
 }

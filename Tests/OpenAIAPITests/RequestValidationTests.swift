@@ -30,7 +30,7 @@ import Testing
         (#"{"model": "m", "messages": [{"role": "user", "content": "hi"}], "top_logprobs": 3}"#, "top_logprobs", "'top_logprobs' requires 'logprobs' to be true"),
         (#"{"model": "m", "messages": [{"role": "user", "content": "hi"}], "logprobs": true, "top_logprobs": 21}"#, "top_logprobs", "'top_logprobs' must be between 0 and 20, got 21"),
         (#"{"model": "m", "messages": [{"role": "user", "content": "hi"}], "tools": [{"type": "function", "function": {"name": ""}}]}"#, "tools[0].function.name", "'tools[0].function.name' must be a non-empty string"),
-        (#"{"model": "m", "messages": [{"role": "user", "content": "hi"}], "response_format": {"type": "json_schema", "json_schema": {"name": "x", "schema": {"type": "integer", "minimum": 3}}}}"#, "response_format", "The JSON schema uses minimum at #, which this server does not support"),
+        (#"{"model": "m", "messages": [{"role": "user", "content": "hi"}], "response_format": {"type": "json_schema", "json_schema": {"name": "x", "schema": {"type": "integer", "multipleOf": 3}}}}"#, "response_format", "The JSON schema uses multipleOf at #, which this server does not support"),
         (#"{"model": "m", "messages": [{"role": "user", "content": "hi"}], "response_format": {"type": "yaml"}}"#, "response_format", "'response_format.type' must be text, json_object or json_schema"),
         (#"{"model": "m", "messages": [{"role": "user", "content": "hi"}], "tool_choice": "required"}"#, "tool_choice", "'tool_choice' requires 'tools'"),
         (#"{"model": "m", "messages": [{"role": "user", "content": "hi"}], "logit_bias": {"42": 500}}"#, "logit_bias", "'logit_bias' values must be between -100 and 100, got 500.0 for token 42"),

@@ -18,7 +18,10 @@ struct JSONSchemaGrammar {
     static let annotations: Set<String> = ["title", "description", "default", "examples", "$schema", "$id", "$comment", "deprecated",
                                            "readOnly", "writeOnly", "strict", "$defs", "definitions"]
     static let keywords: Set<String> = ["type", "properties", "required", "additionalProperties", "items", "minItems", "maxItems", "enum",
-                                        "const", "anyOf", "oneOf", "$ref", "minLength", "maxLength"]
+                                        "const", "anyOf", "oneOf", "$ref", "minLength", "maxLength", "minimum", "maximum",
+                                        "exclusiveMinimum", "exclusiveMaximum"]
+    /// Bounded numbers are written without exponent, with at most this many digits.
+    static let maxDigits = 15
     static let maxRepetition = 2000
 
     /// Any JSON value (`schema` nil), or a schema.
@@ -107,6 +110,88 @@ struct JSONSchemaGrammar {
         return r
     }
 
+    // MARK: - Numbers with bounds
+
+    private func bound(_ o: JSONObject, _ key: String, _ path: String) throws(Unsupported) -> Double? {
+        switch o[key] {
+        case nil: return nil
+        case .int(let i)?: return Double(i)
+        case .double(let d)? where d.isFinite: return d
+        default: throw Unsupported(keyword: "\(key) (a number)", path: path)
+        }
+    }
+
+    /// A number between the schema's bounds. Integers are matched exactly; a number with a
+    /// fraction is allowed where every fraction of its integer part stays inside the bounds
+    /// (a little tighter than the schema near a fractional bound, never looser).
+    private mutating func boundedNumber(_ o: JSONObject, integer: Bool, path: String) throws(Unsupported) -> Int? {
+        let minimum = try bound(o, "minimum", path), maximum = try bound(o, "maximum", path)
+        let exMin = try bound(o, "exclusiveMinimum", path), exMax = try bound(o, "exclusiveMaximum", path)
+        guard minimum != nil || maximum != nil || exMin != nil || exMax != nil else { return nil }
+        let limit = Double(Int(pow10(Self.maxDigits)) - 1)
+        // The smallest and largest integers allowed.
+        var lo = -limit, hi = limit
+        if let m = minimum { lo = max(lo, m.rounded(.up)) }
+        if let m = exMin { lo = max(lo, m.rounded(.down) + 1) }
+        if let m = maximum { hi = min(hi, m.rounded(.down)) }
+        if let m = exMax { hi = min(hi, m.rounded(.up) - 1) }
+        guard lo <= hi else { throw Unsupported(keyword: "minimum/maximum (bounds that allow no number)", path: path) }
+        var alts: [[Grammar.Element]] = intRange(Int(lo), Int(hi)).map { $0 }
+        if !integer {
+            // Integer parts k whose fractions all lie inside the bounds: [k, k+1) for k ≥ 0,
+            // (k-1, k] for k < 0.
+            let upper = min(maximum ?? limit, exMax ?? limit), lower = max(minimum ?? -limit, exMin ?? -limit)
+            let digit = ByteSet(ranges: [0x30...0x39])
+            let frac = b(".") + [.rule(repeated([.bytes(digit)], min: 1, max: Self.maxDigits))]
+            let nonNegative = (max(0, lo), upper.rounded(.down) - 1), negative = (lower.rounded(.up) + 1, min(-1, hi))
+            for (a, z) in [nonNegative, negative] where a <= z {
+                for alt in intRange(Int(a), Int(z)) { alts.append(alt + frac) }
+            }
+            // "-0.f": (-1, 0).
+            if lower <= -1 && hi >= 0 { alts.append(b("-0") + frac) }
+        }
+        return grammar.rule(alts)
+    }
+
+    private func pow10(_ n: Int) -> Double { (0..<n).reduce(1.0) { x, _ in x * 10 } }
+
+    /// Alternatives matching exactly the integers lo…hi, written without leading zeros.
+    private func intRange(_ lo: Int, _ hi: Int) -> [[Grammar.Element]] {
+        var alts: [[Grammar.Element]] = []
+        if lo < 0 {
+            // Negative numbers: "-" and a magnitude in max(1, -hi)…-lo.
+            for alt in magnitudes(max(1, -hi), -lo) { alts.append(b("-") + alt) }
+        }
+        if hi >= 0 { alts += magnitudes(max(0, lo), hi) }
+        return alts
+    }
+
+    /// Digit patterns for the non-negative integers a…b.
+    private func magnitudes(_ a: Int, _ b: Int) -> [[Grammar.Element]] {
+        guard a <= b else { return [] }
+        var alts: [[Grammar.Element]] = []
+        let la = String(a).count, lb = String(b).count
+        for length in la...lb {
+            let from = length == la ? a : Int(pow10(length - 1))
+            let to = length == lb ? b : Int(pow10(length)) - 1
+            alts += sameLength(Array(String(from).utf8), Array(String(to).utf8))
+        }
+        return alts
+    }
+
+    /// Patterns for the numbers between two digit strings of one length.
+    private func sameLength(_ x: [UInt8], _ y: [UInt8]) -> [[Grammar.Element]] {
+        let any = ByteSet(ranges: [0x30...0x39])
+        if x.count == 1 { return [[.bytes(ByteSet(ranges: [x[0]...y[0]]))]] }
+        if x[0] == y[0] { return sameLength(Array(x.dropFirst()), Array(y.dropFirst())).map { [.bytes(ByteSet([x[0]]))] + $0 } }
+        var alts = sameLength(Array(x.dropFirst()), Array(repeating: 0x39, count: x.count - 1)).map { [.bytes(ByteSet([x[0]]))] + $0 }
+        if x[0] + 1 <= y[0] - 1 {
+            alts.append([.bytes(ByteSet(ranges: [(x[0] + 1)...(y[0] - 1)]))] + Array(repeating: .bytes(any), count: x.count - 1))
+        }
+        alts += sameLength(Array(repeating: 0x30, count: x.count - 1), Array(y.dropFirst())).map { [.bytes(ByteSet([y[0]]))] + $0 }
+        return alts
+    }
+
     private mutating func literalRule(_ v: JSONValue) -> Int {
         grammar.rule([b(PythonJSON.dumps(v))])
     }
@@ -175,8 +260,9 @@ struct JSONSchemaGrammar {
     private mutating func typed(_ type: String, _ o: JSONObject, path: String) throws(Unsupported) -> Int {
         switch type {
         case "string": return stringRule(minLength: try int(o, "minLength", path) ?? 0, maxLength: try int(o, "maxLength", path))
-        case "integer": return numberRule(integer: true)
-        case "number": return numberRule(integer: false)
+        case "integer", "number":
+            if let bounded = try boundedNumber(o, integer: type == "integer", path: path) { return bounded }
+            return numberRule(integer: type == "integer")
         case "boolean": return grammar.rule([b("true"), b("false")])
         case "null": return grammar.rule([b("null")])
         case "array":
