@@ -193,14 +193,22 @@ public final class Engine: @unchecked Sendable {
         for (iw, w) in work.enumerated() {
             let s = w.sequence
             for p in w.start..<(w.start + w.count) {
-                batch.append(BatchToken(token: s.tokens[p], position: p, sequence: iw, wantLogits: p == s.tokens.count - 1))
+                let promptPosition = s.wantsPromptLogprobs && s.promptLogprobs == nil && p < s.promptCount - 1
+                batch.append(BatchToken(token: s.tokens[p], position: p, sequence: iw, wantLogits: p == s.tokens.count - 1 || promptPosition))
                 owner.append(iw)
             }
             if s.computed < s.promptCount { stats.promptTokensComputed += min(w.count, s.promptCount - w.start) }
         }
         let t0 = DispatchTime.now().uptimeNanoseconds
+        var gathered: [ObjectIdentifier: [TokenLogprobs?]] = [:]
         runtime.forward(batch, blockTables: work.map { $0.sequence.blocks }) { i, logits in
             let s = work[owner[i]].sequence
+            let p = batch[i].position
+            if p < s.tokens.count - 1 {
+                // A prompt position: the log-probability of the prompt token after it.
+                gathered[ObjectIdentifier(s), default: []].append(Sampler.logprobs(logits, token: s.tokens[p + 1], top: s.request.request.logprobs ?? 0))
+                return
+            }
             let token = s.sampler.sample(logits, scratch: scratch, constraint: s.constraint)
             s.sampled = token
             if let k = s.request.request.logprobs { s.sampledLogprobs = Sampler.logprobs(logits, token: token, top: k) }
@@ -211,6 +219,16 @@ public final class Engine: @unchecked Sendable {
         for w in work {
             scheduler.completed(w)
             let s = w.sequence
+            if s.wantsPromptLogprobs && s.promptLogprobs == nil {
+                var collected = s.pendingPromptLogprobs + (gathered[ObjectIdentifier(s)] ?? [])
+                if s.computed >= s.promptCount {
+                    collected.insert(nil, at: 0)
+                    s.promptLogprobs = collected
+                    s.request.request.sink(.promptLogprobs(collected))
+                } else {
+                    s.pendingPromptLogprobs = collected
+                }
+            }
             if let token = s.sampled {
                 let lp = s.sampledLogprobs
                 s.sampled = nil

@@ -70,6 +70,9 @@ public enum EngineEvent: Sendable {
     case token(choice: Int, id: Int32, text: String, logprobs: TokenLogprobs?)
     /// `text` is whatever was held back and is now final (emitted before the finish).
     case finished(choice: Int, reason: FinishReason, text: String)
+    /// The log-probability of each prompt token after the ones before it (nil for the
+    /// first), once the prompt is computed; only when asked for with `promptLogprobs`.
+    case promptLogprobs([TokenLogprobs?])
     case completed(Usage)
 }
 
@@ -84,6 +87,9 @@ public struct EngineRequest: Sendable {
     public var stop: StopConditions
     /// Report each sampled token's log-probability and this many alternatives (nil: none).
     public var logprobs: Int?
+    /// Also report the prompt tokens' log-probabilities (`echo` with `logprobs`): the whole
+    /// prompt is computed, without the prefix cache.
+    public var promptLogprobs = false
     /// Makes each choice's constraint (nil: unconstrained).
     public var constraint: (@Sendable () -> TokenConstraint)?
     public var sink: EngineSink

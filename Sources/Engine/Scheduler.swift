@@ -138,6 +138,7 @@ final class Scheduler {
     /// compute (its logits choose the next token). Returns the tokens found.
     private func reuseCachedPrefix(_ s: Sequence) -> Int {
         precondition(s.computed == 0 && s.blocks.isEmpty)
+        if s.request.request.promptLogprobs { return 0 }  // every prompt position must be computed
         let bs = blockSize
         var parentHash: UInt64 = 0
         while (s.blocks.count + 1) * bs <= s.tokens.count - 1 {
@@ -176,6 +177,7 @@ final class Scheduler {
         s.blocks.removeAll()
         s.blockHashes.removeAll()
         s.computed = 0
+        s.pendingPromptLogprobs.removeAll()
     }
 
     /// Frees a running sequence's blocks and puts it back at the front of the queue; it is

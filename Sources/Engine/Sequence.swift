@@ -47,6 +47,11 @@ final class Sequence {
     var sampled: Int32?
     var sampledLogprobs: TokenLogprobs?
     let constraint: TokenConstraint?
+    /// Prompt log-probabilities being gathered (first choice of a request that asks).
+    var promptLogprobs: [TokenLogprobs?]?
+    /// Gathered so far, while the prompt is prefilled in chunks.
+    var pendingPromptLogprobs: [TokenLogprobs?] = []
+    var wantsPromptLogprobs: Bool { choice == 0 && request.request.promptLogprobs }
 
     init(request: RequestState, choice: Int, leader: Sequence?, seed: UInt64, tokenizer: Tokenizer) {
         let r = request.request

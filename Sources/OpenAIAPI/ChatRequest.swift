@@ -158,6 +158,8 @@ struct CompletionRequest {
     var options: GenerationOptions
     enum Prompt { case text(String), tokens([Int32]) }
     var prompts: [Prompt]
+    /// Return the prompt before each completion (with its log-probabilities when asked).
+    var echo = false
 
     init(body: [UInt8]) throws(APIError) {
         let f = try Fields(body)
@@ -201,7 +203,7 @@ struct CompletionRequest {
             throw .invalid("prompt", "at most 64 choices in all (prompts × n), got \(prompts.count * options.n)", code: "invalid_value")
         }
         try f.refuse("best_of", unless: { $0 == .int(1) || $0 == .int(options.n) })
-        try f.refuse("echo", unless: { $0 == .bool(false) })
+        echo = try f.bool("echo") ?? false
         try f.refuse("suffix", unless: { $0 == .string("") })
         if let v = f.present("logprobs"), v != .bool(false) {
             options.logprobs = try f.int("logprobs", in: 0...5)

@@ -34,6 +34,8 @@ final class GenerationSession: @unchecked Sendable {
     private var toolCalls: [[(id: String, call: ToolCall)]]
     private let parallelToolCalls: Bool
     private let constraint: (@Sendable () -> TokenConstraint)?
+    /// Completions with `echo`: each prompt's text and ids, returned before its completions.
+    private var echoPrompts: [(text: String, ids: [Int32])]?
     private var engineIDs: [UInt64] = []
     private var openRequests = 0
     private var usage = Usage(promptTokens: 0, completionTokens: 0, cachedPromptTokens: 0)
@@ -63,9 +65,10 @@ final class GenerationSession: @unchecked Sendable {
     }
 
     /// Submits every prompt; on a refusal, cancels what was submitted and answers with the
-    /// error.
-    func start(_ prompts: [[Int32]], maxTokens: [Int]) {
+    /// error. `echo`: the prompts' texts, to return before the completions.
+    func start(_ prompts: [[Int32]], maxTokens: [Int], echo: [String]? = nil) {
         lock.lock()
+        if let echo { echoPrompts = zip(echo, prompts).map { ($0, $1) } }
         openRequests = prompts.count
         if options.stream {
             let s = SSEStream(responder) { [weak self] in self?.clientLeft() }
@@ -76,14 +79,19 @@ final class GenerationSession: @unchecked Sendable {
         } else {
             responder.onDisconnect { [weak self] in self?.clientLeft() }
         }
+        // Echo without log-probabilities needs nothing from the engine.
+        if let echo = echoPrompts, options.logprobs == nil {
+            for (i, e) in echo.enumerated() { for c in (i * options.n)..<((i + 1) * options.n) { emit(c, text: e.text, finish: nil) } }
+        }
         lock.unlock()
         for (i, prompt) in prompts.enumerated() {
             let offset = i * options.n
-            let request = EngineRequest(prompt: prompt, n: options.n, sampling: samplingFor(i),
+            var request = EngineRequest(prompt: prompt, n: options.n, sampling: samplingFor(i),
                                         stop: StopConditions(maxTokens: maxTokens[i], stopStrings: options.stop),
                                         logprobs: options.logprobs, constraint: constraint) { [self] event in
-                handle(event, offset: offset)
+                handle(event, offset: offset, prompt: i)
             }
+            request.promptLogprobs = echoPrompts != nil && options.logprobs != nil
             do {
                 let eid = try service.engine.submit(request)
                 lock.withLock { engineIDs.append(eid) }
@@ -128,7 +136,7 @@ final class GenerationSession: @unchecked Sendable {
 
     // MARK: - Engine events (engine thread)
 
-    private func handle(_ event: EngineEvent, offset: Int) {
+    private func handle(_ event: EngineEvent, offset: Int, prompt: Int) {
         lock.lock()
         defer { lock.unlock() }
         guard !ended else { return }
@@ -140,6 +148,24 @@ final class GenerationSession: @unchecked Sendable {
             switch reason {
             case .stop, .length: emit(offset + choice, text: text, finish: reason.rawValue)
             case .cancelled, .error: break
+            }
+        case .promptLogprobs(let lps):
+            guard let e = echoPrompts?[prompt] else { break }
+            // The prompt, token by token, with its log-probabilities, before each completion.
+            for c in offset..<(offset + options.n) {
+                var entries: [JSONValue] = []
+                var start = texts[c].unicodeScalars.count
+                for (id, lp) in zip(e.ids, lps) {
+                    let t = tokenText(id).0
+                    var top = JSONObject()
+                    for cand in lp?.top ?? [] { top[tokenText(cand.id).0] = .double(Double(cand.logprob)) }
+                    entries.append(.object(JSONObject([("token", .string(t)), ("logprob", lp.map { .double(Double($0.logprob)) } ?? .null),
+                                                       ("top", lp == nil ? .null : .object(top)), ("offset", .int(start))])))
+                    start += t.unicodeScalars.count
+                }
+                texts[c] += e.text
+                logprobs[c] += entries
+                stream?.send(data: chunk([delta(c, content: e.text, logprobs: logprobsJSON(entries))]))
             }
         case .completed(let u):
             usage.promptTokens += u.promptTokens

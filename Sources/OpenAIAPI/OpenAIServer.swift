@@ -140,6 +140,7 @@ public final class OpenAIServer: Sendable {
             guard s.answers(to: completion.options.model) else { throw .modelNotFound(completion.options.model) }
             var prompts: [[Int32]] = []
             var limits: [Int] = []
+            var texts: [String] = []
             for p in completion.prompts {
                 let ids: [Int32]
                 switch p {
@@ -150,12 +151,16 @@ public final class OpenAIServer: Sendable {
                     throw .invalid("prompt", "token id \(t) is out of range for a vocabulary of \(s.tokenizer.count) tokens", code: "invalid_value")
                 }
                 prompts.append(ids)
+                switch p {
+                case .text(let t): texts.append(t)
+                case .tokens(let t): texts.append((try? s.tokenizer.decode(t)) ?? "")
+                }
                 // The legacy endpoint's default is 16 tokens.
                 limits.append(try Self.maxTokens(completion.options.maxTokens ?? 16, prompt: ids.count, service: s, param: "prompt",
                                                  explicit: completion.options.maxTokens != nil))
             }
             GenerationSession(kind: .completion, service: s, responder: responder, options: completion.options, prompts: prompts.count)
-                .start(prompts, maxTokens: limits)
+                .start(prompts, maxTokens: limits, echo: completion.echo ? texts : nil)
         } catch {
             responder.respond(error.response)
         }

@@ -35,7 +35,7 @@ struct BenchEngine: ParsableCommand {
                     case .completed:
                         done = true
                         lock.broadcast()
-                    case .finished: break
+                    case .finished, .promptLogprobs: break
                     }
                 }
             }

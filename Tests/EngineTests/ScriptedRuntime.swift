@@ -108,6 +108,8 @@ final class Recorder: @unchecked Sendable {
                 if reasons[choice] != nil { problems.append("choice \(choice) finished twice") }
                 reasons[choice] = reason
                 texts[choice] += text
+            case .promptLogprobs:
+                break
             case .completed(let u):
                 if reasons.contains(where: { $0 == nil }) { problems.append("completed before every choice finished") }
                 usage = u

@@ -267,3 +267,20 @@ def test_forced_tool_choice(qwen_server):
             assert call.function.name == "add" and set(args) == {"a", "b"} and all(isinstance(v, int) for v in args.values())
         else:
             assert call.function.name in ("add", "get_weather")
+
+
+def test_echo(server):
+    c = client(server)
+    plain = c.completions.create(model=MODEL, prompt="The sky is", max_tokens=4, temperature=0)
+    echoed = c.completions.create(model=MODEL, prompt="The sky is", max_tokens=4, temperature=0, echo=True)
+    assert echoed.choices[0].text == "The sky is" + plain.choices[0].text
+    lp = c.completions.create(model=MODEL, prompt="The sky is", max_tokens=4, temperature=0, echo=True, logprobs=2).choices[0]
+    prompt_ids = post_json(server, "/tokenize", {"prompt": "The sky is"})["tokens"]
+    n = len(prompt_ids)
+    assert len(lp.logprobs.tokens) == n + 4 and "".join(lp.logprobs.tokens) == lp.text
+    assert lp.logprobs.token_logprobs[0] is None and all(x <= 0 for x in lp.logprobs.token_logprobs[1:])
+    assert lp.logprobs.top_logprobs[0] is None and all(len(t) == 2 for t in lp.logprobs.top_logprobs[1:])
+    assert lp.logprobs.text_offset == sorted(lp.logprobs.text_offset) and lp.logprobs.text_offset[0] == 0
+    streamed = list(c.completions.create(model=MODEL, prompt="The sky is", max_tokens=4, temperature=0, echo=True, logprobs=2, stream=True))
+    assert "".join(ch.choices[0].text for ch in streamed if ch.choices) == lp.text
+    assert [t for ch in streamed if ch.choices and ch.choices[0].logprobs for t in ch.choices[0].logprobs.token_logprobs] == lp.logprobs.token_logprobs
