@@ -90,6 +90,9 @@ public struct EngineRequest: Sendable {
     /// Also report the prompt tokens' log-probabilities (`echo` with `logprobs`): the whole
     /// prompt is computed, without the prefix cache.
     public var promptLogprobs = false
+    /// Control tokens rendered as text in the output (markers the API parses, such as a
+    /// model's tool-call tags); other control tokens stay silent.
+    public var visibleTokens: Set<Int32> = []
     /// Makes each choice's constraint (nil: unconstrained).
     public var constraint: (@Sendable () -> TokenConstraint)?
     public var sink: EngineSink

@@ -61,7 +61,7 @@ final class Sequence {
         tokens = r.prompt
         promptCount = r.prompt.count
         sampler = Sampler(parameters: r.sampling, seed: seed, prompt: r.prompt)
-        text = TextStream(tokenizer: tokenizer, stopStrings: r.stop.stopStrings)
+        text = TextStream(tokenizer: tokenizer, stopStrings: r.stop.stopStrings, visible: r.visibleTokens)
         constraint = r.constraint?()
     }
 

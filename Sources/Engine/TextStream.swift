@@ -10,8 +10,11 @@ struct TextStream {
     private var detokenizer: StreamingDetokenizer
     private let stops: [[UInt8]]
     private var held: [UInt8] = []
+    /// Control tokens whose text the client must see (tool-call and reasoning markers).
+    private let visible: Set<Int32>
 
-    init(tokenizer: Tokenizer, stopStrings: [String]) {
+    init(tokenizer: Tokenizer, stopStrings: [String], visible: Set<Int32> = []) {
+        self.visible = visible
         detokenizer = StreamingDetokenizer(tokenizer: tokenizer)
         stops = stopStrings.map { Array($0.utf8) }.filter { !$0.isEmpty }
     }
@@ -24,7 +27,7 @@ struct TextStream {
     }
 
     mutating func append(_ token: Int32) -> Step {
-        let piece = (try? detokenizer.append(token)) ?? ""
+        let piece = (try? detokenizer.append(token, renderSpecial: visible.contains(token))) ?? ""
         if stops.isEmpty { return .text(piece) }
         held.append(contentsOf: piece.utf8)
         if let at = earliestMatch() {

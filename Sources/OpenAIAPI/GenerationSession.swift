@@ -92,6 +92,7 @@ final class GenerationSession: @unchecked Sendable {
                 handle(event, offset: offset, prompt: i)
             }
             request.promptLogprobs = echoPrompts != nil && options.logprobs != nil
+            if !toolStreams.isEmpty || !splitters.isEmpty { request.visibleTokens = service.markerTokens }
             do {
                 let eid = try service.engine.submit(request)
                 lock.withLock { engineIDs.append(eid) }

@@ -30,6 +30,9 @@ public final class ModelService: Sendable {
     let toolCallFormat: ToolCallFormat?
     /// Token bytes for constrained decoding.
     let tokenTable: TokenTable
+    /// The tokens of the markers the API parses (tool calls, thinking), rendered as text even
+    /// where the vocabulary makes them control tokens.
+    let markerTokens: Set<Int32>
 
     public init(id: String, aliases: Set<String> = [], engine: Engine, tokenizer: Tokenizer, template: ChatTemplate?,
                 created: Int = Int(Date().timeIntervalSince1970), fingerprint: String, reasoningFormat: ReasoningFormat = .reasoningContent) {
@@ -43,6 +46,9 @@ public final class ModelService: Sendable {
         self.thinks = template?.source.contains("<think>") ?? false
         self.toolCallFormat = template.flatMap { ToolCallFormat.detect(template: $0.source) }
         self.tokenTable = TokenTable(tokenizer: tokenizer)
+        let markers = ["<think>", "</think>", "<tool_call>", "</tool_call>", "<|python_tag|>", "[TOOL_CALLS]",
+                       "<｜tool▁calls▁begin｜>", "<｜tool▁call▁begin｜>", "<｜tool▁sep｜>", "<｜tool▁call▁end｜>", "<｜tool▁calls▁end｜>"]
+        self.markerTokens = Set(markers.compactMap { tokenizer.vocabulary.id(of: $0) })
         self.reasoningFormat = reasoningFormat
     }
 

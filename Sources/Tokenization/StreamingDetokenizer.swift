@@ -15,10 +15,11 @@ public struct StreamingDetokenizer {
         self.stripLeadingSpace = atStartOfText && tokenizer.vocabulary.model == .llama && tokenizer.vocabulary.addSpacePrefix
     }
 
-    /// Adds a token; returns the text that is now complete (possibly empty).
-    public mutating func append(_ id: Int32) throws(TokenizerError) -> String {
+    /// Adds a token; returns the text that is now complete (possibly empty). `renderSpecial`
+    /// renders this token's text even if it is a control token.
+    public mutating func append(_ id: Int32, renderSpecial: Bool = false) throws(TokenizerError) -> String {
         guard tokenizer.contains(Int(id)) else { throw .tokenOutOfRange(id: Int(id), vocabularySize: tokenizer.count) }
-        var piece = tokenizer.pieceBytes(id, special: special)
+        var piece = tokenizer.pieceBytes(id, special: special || renderSpecial)
         if stripLeadingSpace && !piece.isEmpty {
             if piece.first == 0x20 { piece.removeFirst() }
             stripLeadingSpace = false
