@@ -46,6 +46,10 @@ final class Connection: @unchecked Sendable {
     private var pendingCancels = 0
     /// A request has been handed to the handler and not yet answered in full.
     private var requestOpen = false
+    /// Set by the handler for the request being answered.
+    private var extraHeaders: [(String, String)] = []
+    private var finishHandler: (@Sendable (Int) -> Void)?
+    private var responseStatus = 0
     private var lingerStarted = 0.0
 
     init(fd: Int32, server: ServerContext) {
@@ -124,6 +128,7 @@ final class Connection: @unchecked Sendable {
                 enqueue(Array("HTTP/1.1 100 Continue\r\n\r\n".utf8))
             case .error(let e):
                 // After a framing error nothing more on this connection can be trusted.
+                extraHeaders = []
                 keepAlive = false
                 isHEAD = false
                 writeResponse(.error(e.status, e.message))
@@ -153,9 +158,26 @@ final class Connection: @unchecked Sendable {
     }
 
     private func writeResponse(_ response: HTTPResponse) {
-        var bytes = HTTPResponse.head(status: response.status, headers: response.headers, contentLength: response.body.count, keepAlive: keepAlive)
+        responseStatus = response.status
+        var bytes = HTTPResponse.head(status: response.status, headers: withExtraHeaders(response.headers), contentLength: response.body.count, keepAlive: keepAlive)
         if !isHEAD { bytes.append(contentsOf: response.body) }
         enqueue(bytes)
+    }
+
+    func addHeaders(_ fields: [(String, String)], generation g: Int) {
+        guard g == generation, state == .handling else { return }
+        extraHeaders += fields
+    }
+
+    func setFinishHandler(_ f: @escaping @Sendable (Int) -> Void, generation g: Int) {
+        guard g == generation, requestOpen else { return f(0) }
+        finishHandler = f
+    }
+
+    private func withExtraHeaders(_ h: HTTPHeaders) -> HTTPHeaders {
+        var out = h
+        for (name, value) in extraHeaders where !out.contains(name) { out.add(name, value) }
+        return out
     }
 
     func setDisconnectHandler(_ f: @escaping @Sendable () -> Void, generation g: Int) {
@@ -180,7 +202,8 @@ final class Connection: @unchecked Sendable {
         heartbeatInterval = interval
         // HTTP/1.0 has no chunked coding: the stream ends when the connection does.
         chunked = keepAlive
-        enqueue(HTTPResponse.head(status: status, headers: headers, contentLength: nil, keepAlive: keepAlive, chunked: chunked))
+        responseStatus = status
+        enqueue(HTTPResponse.head(status: status, headers: withExtraHeaders(headers), contentLength: nil, keepAlive: keepAlive, chunked: chunked))
     }
 
     func streamSend(_ bytes: [UInt8], generation g: Int) {
@@ -213,6 +236,11 @@ final class Connection: @unchecked Sendable {
         guard requestOpen else { return }
         requestOpen = false
         server.requestFinished()
+        let f = finishHandler
+        finishHandler = nil
+        extraHeaders = []
+        f?(responseStatus)
+        responseStatus = 0
     }
 
     private func requestFinished() {
@@ -288,7 +316,7 @@ final class Connection: @unchecked Sendable {
                 isHEAD = false
                 writeResponse(.error(408, "the request header took longer than \(Int(c.headerTimeout)) s"))
                 beginClose()
-            } else if parser.bufferedBytes == 0 && (now - lastActivity > c.keepAliveTimeout || server.isDraining) {
+            } else if parser.bufferedBytes == 0 && now - lastActivity > c.keepAliveTimeout {
                 beginClose()
             }
         case .streaming:

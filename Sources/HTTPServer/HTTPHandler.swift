@@ -22,6 +22,18 @@ public final class HTTPResponder: Sendable {
         connection.queue.async { [connection, generation] in connection.setDisconnectHandler(f, generation: generation) }
     }
 
+    /// Adds header fields to this request's response (whole or streamed): call it before
+    /// answering.
+    public func addHeaders(_ fields: [(String, String)]) {
+        connection.queue.async { [connection, generation] in connection.addHeaders(fields, generation: generation) }
+    }
+
+    /// `f(status)` runs once when the response has been written in full or the request ended
+    /// without one (status 0): for access logs and metrics.
+    public func onFinish(_ f: @escaping @Sendable (Int) -> Void) {
+        connection.queue.async { [connection, generation] in connection.setFinishHandler(f, generation: generation) }
+    }
+
     /// Sends a whole response.
     public func respond(_ response: HTTPResponse) {
         connection.queue.async { [connection, generation] in connection.respond(response, generation: generation) }

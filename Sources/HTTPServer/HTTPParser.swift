@@ -219,7 +219,7 @@ public struct HTTPParser: Sendable {
         position = fieldsEnd + 2
 
         var request = HTTPRequest(method: String(decoding: parts[0], as: UTF8.self), target: String(decoding: parts[1], as: UTF8.self),
-                                  minorVersion: minor, headers: headers, body: [])
+                                  minorVersion: minor, headers: headers, body: [], notes: nil)
         if minor >= 1 {
             let hosts = headers.values("host")
             if hosts.count != 1 { return Self.bad(hosts.isEmpty ? "missing Host header" : "more than one Host header") }

@@ -1,3 +1,5 @@
+import Foundation
+
 /// A parsed request: the request line, header fields in order, and the whole body.
 public struct HTTPRequest: Sendable {
     public var method: String
@@ -7,6 +9,9 @@ public struct HTTPRequest: Sendable {
     public var minorVersion: Int
     public var headers: HTTPHeaders
     public var body: [UInt8]
+    /// Facts about the request gathered while answering it (an id, token counts), for the
+    /// access log; set by whoever wraps the handlers.
+    public var notes: RequestNotes?
 
     public var path: Substring { target.split(separator: "?", maxSplits: 1, omittingEmptySubsequences: false)[0] }
 
@@ -55,4 +60,23 @@ extension StringProtocol {
         while let l = s.last, l == " " || l == "\t" { s.removeLast() }
         return String(s)
     }
+}
+
+/// Key-value notes about one request, written by handlers and read when it is logged.
+/// Guarded by lock.
+public final class RequestNotes: @unchecked Sendable {
+    private let lock = NSLock()
+    private var values: [(String, String)] = []
+    public let id: String
+
+    public init(id: String) { self.id = id }
+
+    public func set(_ key: String, _ value: String) {
+        lock.withLock {
+            values.removeAll { $0.0 == key }
+            values.append((key, value))
+        }
+    }
+
+    public var all: [(String, String)] { lock.withLock { values } }
 }

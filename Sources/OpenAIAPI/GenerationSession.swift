@@ -41,10 +41,18 @@ final class GenerationSession: @unchecked Sendable {
     private var usage = Usage(promptTokens: 0, completionTokens: 0, cachedPromptTokens: 0)
     private var ended = false
 
-    init(kind: Kind, service: ModelService, responder: HTTPResponder, options: GenerationOptions, prompts: Int, startsInsideThink: Bool = false,
+    private let notes: RequestNotes?
+    private let metrics: Metrics?
+    private let started = DispatchTime.now().uptimeNanoseconds
+    private var lastToken: UInt64 = 0
+
+    init(kind: Kind, service: ModelService, responder: HTTPResponder, options: GenerationOptions, prompts: Int,
+         notes: RequestNotes? = nil, metrics: Metrics? = nil, startsInsideThink: Bool = false,
          toolCalls format: ToolCallFormat? = nil, toolNames: [String] = [], parallelToolCalls: Bool = true,
          constraint: (@Sendable () -> TokenConstraint)? = nil) {
         self.constraint = constraint
+        self.notes = notes
+        self.metrics = metrics
         self.kind = kind
         self.service = service
         self.responder = responder
@@ -143,12 +151,20 @@ final class GenerationSession: @unchecked Sendable {
         guard !ended else { return }
         switch event {
         case let .token(choice, id, text, lp):
+            let now = DispatchTime.now().uptimeNanoseconds
+            if lastToken == 0 { metrics?.firstToken(after: Double(now - started) / 1e9) } else { metrics?.interToken(Double(now - lastToken) / 1e9) }
+            lastToken = now
             let entry = lp.flatMap { service.tokenizer.vocabulary.endOfGeneration.contains(id) ? nil : logprobEntry(id, $0, choice: offset + choice) }
             emit(offset + choice, text: text, finish: nil, logprob: entry)
         case let .finished(choice, reason, text):
             switch reason {
             case .stop, .length: emit(offset + choice, text: text, finish: reason.rawValue)
-            case .cancelled, .error: break
+            case .cancelled, .error:
+                // Not the client's doing (that ends the session first): the server is
+                // shutting down or the request failed. Say so, then end.
+                lock.unlock()
+                fail(APIError(status: 503, message: "The request was stopped: the server is shutting down", type: "server_error", code: "shutting_down"))
+                lock.lock()
             }
         case .promptLogprobs(let lps):
             guard let e = echoPrompts?[prompt] else { break }
@@ -172,6 +188,7 @@ final class GenerationSession: @unchecked Sendable {
             usage.promptTokens += u.promptTokens
             usage.completionTokens += u.completionTokens
             usage.cachedPromptTokens += u.cachedPromptTokens
+            metrics?.usage(u)
             openRequests -= 1
             if openRequests == 0 { finishLocked() }
         }
@@ -293,6 +310,9 @@ final class GenerationSession: @unchecked Sendable {
 
     private func finishLocked() {
         ended = true
+        notes?.set("prompt_tokens", String(usage.promptTokens))
+        notes?.set("cached_tokens", String(usage.cachedPromptTokens))
+        notes?.set("completion_tokens", String(usage.completionTokens))
         if let stream {
             if options.includeUsage {
                 var o = header()

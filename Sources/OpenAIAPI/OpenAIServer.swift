@@ -9,13 +9,23 @@ public final class OpenAIServer: Sendable {
     // Guarded by lock.
     private let lock = NSLock()
     private nonisolated(unsafe) var service: ModelService?
+    private nonisolated(unsafe) var draining = false
+    public let metrics = Metrics()
 
     public init() {}
 
     public func ready(_ s: ModelService) { lock.withLock { service = s } }
 
+    /// From now on new generation requests get 503 and `/ready` says not ready; requests in
+    /// flight go on.
+    public func startDraining() { lock.withLock { draining = true } }
+
+    public var loadedService: ModelService? { lock.withLock { service } }
+
     private func current() throws(APIError) -> ModelService {
-        guard let s = lock.withLock({ service }) else { throw .loading }
+        let (s, d) = lock.withLock { (service, draining) }
+        if d { throw APIError(status: 503, message: "The server is shutting down", type: "server_error", code: "shutting_down", retryAfter: 1) }
+        guard let s else { throw .loading }
         return s
     }
 
@@ -34,6 +44,17 @@ public final class OpenAIServer: Sendable {
             let loaded = lock.withLock { service != nil }
             responder.respond(HTTPResponse(status: loaded ? 200 : 503, contentType: "application/json",
                                            body: loaded ? #"{"status": "ok"}"# : #"{"status": "loading"}"#))
+        }
+        r.add("GET", "/ready") { [self] _, _, responder in
+            let (loaded, d) = lock.withLock { (service != nil, draining) }
+            let ok = loaded && !d
+            responder.respond(HTTPResponse(status: ok ? 200 : 503, contentType: "application/json",
+                                           body: ok ? #"{"status": "ready"}"# : d ? #"{"status": "draining"}"# : #"{"status": "loading"}"#))
+        }
+        r.add("GET", "/metrics") { [self] _, _, responder in
+            let s = lock.withLock { service }
+            responder.respond(HTTPResponse(status: 200, contentType: "text/plain; version=0.0.4",
+                                           body: metrics.render(model: s?.id, engine: s?.engine.statistics())))
         }
         r.add("GET", "/v1/models") { [self] _, _, responder in
             answer(responder) { () throws(APIError) in
@@ -124,7 +145,8 @@ public final class OpenAIServer: Sendable {
             }
             let (prompt, insideThink) = try s.renderChat(chat.messages, tools: chat.tools)
             let maxTokens = try Self.maxTokens(chat.options.maxTokens, prompt: prompt.count, service: s, param: "messages")
-            GenerationSession(kind: .chat, service: s, responder: responder, options: chat.options, prompts: 1, startsInsideThink: insideThink,
+            GenerationSession(kind: .chat, service: s, responder: responder, options: chat.options, prompts: 1, notes: request.notes, metrics: metrics,
+                              startsInsideThink: insideThink,
                               toolCalls: toolFormat, toolNames: chat.toolNames, parallelToolCalls: chat.parallelToolCalls,
                               constraint: Self.constraint(chat.grammar, s))
                 .start([prompt], maxTokens: [maxTokens])
@@ -159,7 +181,8 @@ public final class OpenAIServer: Sendable {
                 limits.append(try Self.maxTokens(completion.options.maxTokens ?? 16, prompt: ids.count, service: s, param: "prompt",
                                                  explicit: completion.options.maxTokens != nil))
             }
-            GenerationSession(kind: .completion, service: s, responder: responder, options: completion.options, prompts: prompts.count)
+            GenerationSession(kind: .completion, service: s, responder: responder, options: completion.options, prompts: prompts.count,
+                              notes: request.notes, metrics: metrics)
                 .start(prompts, maxTokens: limits, echo: completion.echo ? texts : nil)
         } catch {
             responder.respond(error.response)

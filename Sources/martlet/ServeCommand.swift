@@ -22,10 +22,13 @@ struct Serve: ParsableCommand {
     @Option(name: .customLong("ctx-size"), help: "Context length per sequence (default: the model's, at most 8192).") var ctxSize: Int?
     @Option(name: .customLong("kv-tokens"), help: "Positions in the shared KV cache (default: 4 × the context length).") var kvTokens: Int?
     @Option(name: .customLong("max-waiting"), help: "Requests that may wait for a place in the batch before new ones get 429 (default 256).") var maxWaiting: Int?
+    @Option(name: .customLong("api-key"), help: "Require 'Authorization: Bearer KEY' (also MARTLET_API_KEY, or api_key_file in the configuration).") var apiKey: String?
+    @Option(name: .customLong("cors-origin"), help: "Allow browser requests from this origin (repeatable; * for any).") var corsOrigins: [String] = []
+    @Option(name: .customLong("drain-timeout"), help: "Seconds streams in flight may run on after SIGTERM (default 30).") var drainTimeout: Double?
+    @Flag(name: .customLong("insecure-no-api-key"), help: "Listen on a network address without an API key (anyone who can reach it can use it).") var insecureNoKey = false
 
     func run() throws {
-        var settings = ServerSettings()
-        if let config { settings = try ServerSettings.load(path: config) }
+        var settings = try ServerSettings.resolve(configPath: config)
         if let model { settings.model = model }
         if let host { settings.host = host }
         if let port { settings.port = port }
@@ -33,6 +36,10 @@ struct Serve: ParsableCommand {
         if let ctxSize { settings.contextSize = ctxSize }
         if let kvTokens { settings.kvTokens = kvTokens }
         if let maxWaiting { settings.maxWaiting = maxWaiting }
+        if let apiKey { settings.apiKeys = [apiKey] }
+        if !corsOrigins.isEmpty { settings.corsOrigins = corsOrigins }
+        if let drainTimeout { settings.drainTimeout = drainTimeout }
+        if insecureNoKey { settings.insecureNoKey = true }
         try settings.validate()
         let fixed = settings
 
@@ -40,7 +47,14 @@ struct Serve: ParsableCommand {
         var http = settings.http
         http.host = settings.host
         http.port = settings.port
-        let server = HTTPServer(configuration: http, handler: api.router)
+        var policy = AccessPolicy()
+        policy.apiKeys = settings.apiKeys
+        policy.corsOrigins = settings.corsOrigins
+        policy.loopbackOnly = ServerSettings.isLoopback(settings.host)
+        let gate = Gatekeeper(inner: api.router, policy: policy, metrics: api.metrics) { line in
+            FileHandle.standardError.write(Data((line + "\n").utf8))
+        }
+        let server = HTTPServer(configuration: http, handler: gate)
         do { try server.start() } catch {
             printError("cannot listen on \(settings.host):\(settings.port): \(error.description)")
             throw ExitCode(1)
@@ -64,8 +78,14 @@ struct Serve: ParsableCommand {
             signal(sig, SIG_IGN)
             let source = DispatchSource.makeSignalSource(signal: sig, queue: .main)
             source.setEventHandler {
-                say("martlet: shutting down")
-                server.shutdown(timeout: 10)
+                // Stop taking work, let streams in flight finish up to the drain timeout, end
+                // the rest with an error event, then exit.
+                say("martlet: shutting down (draining for up to \(Int(fixed.drainTimeout)) s)")
+                api.startDraining()
+                server.shutdown(timeout: fixed.drainTimeout)
+                api.loadedService?.engine.shutdown()
+                usleep(200_000)  // the error events reach their connections
+                say("martlet: stopped")
                 Foundation.exit(0)
             }
             source.resume()
@@ -111,59 +131,97 @@ struct ServerSettings {
     var contextSize: Int?
     var kvTokens: Int?
     var maxWaiting = 256
+    var apiKeys: [String] = []
+    var corsOrigins: [String] = []
+    var drainTimeout = 30.0
+    var insecureNoKey = false
     var reasoningFormat = ReasoningFormat.reasoningContent
     var http = HTTPServerConfiguration()
 
     static let keys = ["model", "host", "port", "threads", "ctx_size", "kv_tokens", "max_waiting", "models_dir", "reasoning_format",
+                       "api_key", "api_key_file", "cors_origins", "drain_timeout", "insecure_no_api_key",
                        "max_connections", "header_timeout", "keep_alive_timeout", "max_body_bytes", "max_header_bytes",
                        "max_header_fields", "max_request_line_bytes"]
 
-    /// A flat `key: value` file (a YAML subset: comments, blank lines, optional quotes).
-    /// Unknown keys are errors, so a misspelt setting is never silently ignored.
-    static func load(path: String) throws -> ServerSettings {
-        guard let text = try? String(contentsOfFile: path, encoding: .utf8) else {
-            throw ValidationError("cannot read the configuration file \(path)")
-        }
+    /// Defaults, then the file, then `MARTLET_<KEY>` environment variables (the command line
+    /// comes last, in `run`).
+    static func resolve(configPath: String?) throws -> ServerSettings {
         var s = ServerSettings()
-        for (n, raw) in text.split(separator: "\n", omittingEmptySubsequences: false).enumerated() {
-            let line = raw.split(separator: "#", maxSplits: 1, omittingEmptySubsequences: false)[0].trimmingCharacters(in: .whitespaces)
-            if line.isEmpty { continue }
-            guard let colon = line.firstIndex(of: ":") else { throw ValidationError("\(path):\(n + 1): expected 'key: value', got '\(line)'") }
-            let key = line[..<colon].trimmingCharacters(in: .whitespaces)
-            var value = line[line.index(after: colon)...].trimmingCharacters(in: .whitespaces)
-            if value.count >= 2, let f = value.first, f == "\"" || f == "'", value.last == f { value = String(value.dropFirst().dropLast()) }
-            func int() throws -> Int {
-                guard let v = Int(value) else { throw ValidationError("\(path):\(n + 1): \(key) must be an integer, got '\(value)'") }
-                return v
+        if let configPath {
+            guard let text = try? String(contentsOfFile: configPath, encoding: .utf8) else {
+                throw ValidationError("cannot read the configuration file \(configPath)")
             }
-            switch key {
-            case "model": s.model = value
-            case "host": s.host = value
-            case "port": s.port = try int()
-            case "threads": s.threads = try int()
-            case "ctx_size": s.contextSize = try int()
-            case "kv_tokens": s.kvTokens = try int()
-            case "max_waiting": s.maxWaiting = try int()
-            case "reasoning_format":
-                guard let f = ReasoningFormat(rawValue: value) else {
-                    throw ValidationError("\(path):\(n + 1): reasoning_format must be one of \(ReasoningFormat.allCases.map(\.rawValue).joined(separator: ", ")), got '\(value)'")
-                }
-                s.reasoningFormat = f
-            case "max_connections": s.http.maxConnections = try int()
-            case "header_timeout": s.http.headerTimeout = Double(try int())
-            case "keep_alive_timeout": s.http.keepAliveTimeout = Double(try int())
-            case "max_body_bytes": s.http.limits.bodyBytes = try int()
-            case "max_header_bytes": s.http.limits.headerSectionBytes = try int()
-            case "max_header_fields": s.http.limits.headerFields = try int()
-            case "max_request_line_bytes": s.http.limits.requestLineBytes = try int()
-            case "models_dir": setenv("MARTLET_MODELS_DIR", value, 0)
-            default: throw ValidationError("\(path):\(n + 1): unknown setting '\(key)'; known: \(keys.joined(separator: ", "))")
+            for (n, raw) in text.split(separator: "\n", omittingEmptySubsequences: false).enumerated() {
+                let line = raw.split(separator: "#", maxSplits: 1, omittingEmptySubsequences: false)[0].trimmingCharacters(in: .whitespaces)
+                if line.isEmpty { continue }
+                guard let colon = line.firstIndex(of: ":") else { throw ValidationError("\(configPath):\(n + 1): expected 'key: value', got '\(line)'") }
+                let key = line[..<colon].trimmingCharacters(in: .whitespaces)
+                var value = line[line.index(after: colon)...].trimmingCharacters(in: .whitespaces)
+                if value.count >= 2, let f = value.first, f == "\"" || f == "'", value.last == f { value = String(value.dropFirst().dropLast()) }
+                try s.set(key, value, at: "\(configPath):\(n + 1)")
             }
+        }
+        let env = ProcessInfo.processInfo.environment
+        for key in keys where key != "models_dir" {
+            if let value = env["MARTLET_" + key.uppercased()] { try s.set(key, value, at: "environment variable MARTLET_\(key.uppercased())") }
         }
         return s
     }
 
+    /// One setting from the file or the environment; `place` names where it came from.
+    mutating func set(_ key: String, _ value: String, at place: String) throws {
+        var s = self
+        defer { self = s }
+        let path = place
+        func int() throws -> Int {
+            guard let v = Int(value) else { throw ValidationError("\(path): \(key) must be an integer, got '\(value)'") }
+            return v
+        }
+        switch key {
+        case "model": s.model = value
+        case "host": s.host = value
+        case "port": s.port = try int()
+        case "threads": s.threads = try int()
+        case "ctx_size": s.contextSize = try int()
+        case "kv_tokens": s.kvTokens = try int()
+        case "max_waiting": s.maxWaiting = try int()
+        case "reasoning_format":
+            guard let f = ReasoningFormat(rawValue: value) else {
+                throw ValidationError("\(path): reasoning_format must be one of \(ReasoningFormat.allCases.map(\.rawValue).joined(separator: ", ")), got '\(value)'")
+            }
+            s.reasoningFormat = f
+        case "api_key": s.apiKeys = value.isEmpty ? [] : [value]
+        case "api_key_file":
+            guard let text = try? String(contentsOfFile: value, encoding: .utf8) else {
+                throw ValidationError("\(path): cannot read api_key_file \(value)")
+            }
+            s.apiKeys = text.split(whereSeparator: \.isNewline).map { $0.trimmingCharacters(in: .whitespaces) }.filter { !$0.isEmpty }
+        case "cors_origins": s.corsOrigins = value.split(separator: ",").map { $0.trimmingCharacters(in: .whitespaces) }.filter { !$0.isEmpty }
+        case "drain_timeout": s.drainTimeout = Double(try int())
+        case "insecure_no_api_key":
+            guard value == "true" || value == "false" else { throw ValidationError("\(path): insecure_no_api_key must be true or false, got '\(value)'") }
+            s.insecureNoKey = value == "true"
+        case "max_connections": s.http.maxConnections = try int()
+        case "header_timeout": s.http.headerTimeout = Double(try int())
+        case "keep_alive_timeout": s.http.keepAliveTimeout = Double(try int())
+        case "max_body_bytes": s.http.limits.bodyBytes = try int()
+        case "max_header_bytes": s.http.limits.headerSectionBytes = try int()
+        case "max_header_fields": s.http.limits.headerFields = try int()
+        case "max_request_line_bytes": s.http.limits.requestLineBytes = try int()
+        case "models_dir": setenv("MARTLET_MODELS_DIR", value, 0)
+        default: throw ValidationError("\(path): unknown setting '\(key)'; known: \(Self.keys.joined(separator: ", "))")
+        }
+    }
+
+    static func isLoopback(_ host: String) -> Bool {
+        host == "localhost" || host.hasPrefix("127.") || host == "::1"
+    }
+
     func validate() throws {
+        if !Self.isLoopback(host) && apiKeys.isEmpty && !insecureNoKey {
+            throw ValidationError("refusing to listen on \(host) without an API key: set one (--api-key, MARTLET_API_KEY or api_key_file), or pass --insecure-no-api-key to serve the network unauthenticated")
+        }
+        guard drainTimeout >= 0 && drainTimeout <= 3600 else { throw ValidationError("drain_timeout must be between 0 and 3600 seconds, got \(drainTimeout)") }
         guard (0...65535).contains(port) else { throw ValidationError("port must be between 0 and 65535, got \(port)") }
         if let threads, !(1...1024).contains(threads) { throw ValidationError("threads must be between 1 and 1024, got \(threads)") }
         if let contextSize, !(16...1 << 20).contains(contextSize) { throw ValidationError("ctx_size must be between 16 and 1048576, got \(contextSize)") }

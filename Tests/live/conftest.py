@@ -34,8 +34,8 @@ class Server:
         deadline = time.time() + 120
         while time.time() < deadline:
             try:
-                with urllib.request.urlopen(self.base + "/health") as r:
-                    if json.load(r)["status"] == "ok":
+                with urllib.request.urlopen(self.base + "/ready") as r:
+                    if json.load(r)["status"] == "ready":
                         return
             except Exception:
                 pass
@@ -68,5 +68,13 @@ def tiny_queue_server():
 @pytest.fixture(scope="session")
 def qwen_server():
     s = Server("--model", "qwen2.5-coder-0.5b-instruct", "--ctx-size", "2048", "--kv-tokens", "8192")
+    yield s
+    s.stop()
+
+
+@pytest.fixture(scope="session")
+def guarded_server():
+    s = Server("--model", "smollm2-135m-instruct", "--ctx-size", "256", "--api-key", "s3cret",
+               "--cors-origin", "https://chat.example")
     yield s
     s.stop()

@@ -1,0 +1,123 @@
+import Foundation
+import HTTPServer
+import JSON
+
+/// Who may talk to the server, and from where.
+public struct AccessPolicy: Sendable {
+    /// Accepted as `Authorization: Bearer KEY`; empty: no key needed.
+    public var apiKeys: [String] = []
+    /// The server listens on loopback only: requests must name a loopback host, so a web
+    /// page on another site cannot reach it through DNS rebinding.
+    public var loopbackOnly = true
+    /// Origins allowed for CORS (`*` for any); empty: CORS is off.
+    public var corsOrigins: [String] = []
+    public init() {}
+}
+
+/// Wraps the API's routes with what every request goes through: a request id, the host
+/// check, CORS, the API key, one access-log line and the request metrics.
+public struct Gatekeeper: HTTPHandler {
+    let inner: HTTPHandler
+    let policy: AccessPolicy
+    let metrics: Metrics
+    let log: @Sendable (String) -> Void
+    /// Paths answered without a key.
+    static let open: Set<Substring> = ["/health", "/ready", "/"]
+
+    public init(inner: HTTPHandler, policy: AccessPolicy, metrics: Metrics, log: @escaping @Sendable (String) -> Void) {
+        self.inner = inner
+        self.policy = policy
+        self.metrics = metrics
+        self.log = log
+    }
+
+    public func handle(_ request: HTTPRequest, _ responder: HTTPResponder) {
+        var request = request
+        let notes = RequestNotes(id: Self.requestID(request.headers["x-request-id"]))
+        request.notes = notes
+        let start = DispatchTime.now().uptimeNanoseconds
+        let route = Self.route(request.path)
+        var headers = [("X-Request-Id", notes.id)]
+        let origin = request.headers["origin"]
+        let corsAllowed = origin.map { o in policy.corsOrigins.contains("*") || policy.corsOrigins.contains(o) } ?? false
+        if corsAllowed, let origin {
+            headers += [("Access-Control-Allow-Origin", policy.corsOrigins.contains("*") ? "*" : origin), ("Vary", "Origin")]
+        }
+        responder.addHeaders(headers)
+        let (method, path, log, metrics) = (request.method, request.path, self.log, self.metrics)
+        responder.onFinish { status in
+            let seconds = Double(DispatchTime.now().uptimeNanoseconds - start) / 1e9
+            metrics.request(route: route, status: status, seconds: seconds)
+            var fields: [(String, JSONValue)] = [
+                ("time", .string(ISO8601DateFormatter().string(from: Date()))), ("id", .string(notes.id)),
+                ("method", .string(method)), ("path", .string(String(path))), ("status", .int(status)),
+                ("duration_ms", .double((seconds * 1e4).rounded() / 10)),
+            ]
+            for (k, v) in notes.all { fields.append((k, Int(v).map { .int($0) } ?? .string(v))) }
+            log(PythonJSON.dumps(.object(JSONObject(fields))))
+        }
+
+        if policy.loopbackOnly, let host = request.headers["host"], !Self.isLoopback(host: host) {
+            return responder.respond(APIError(status: 403, message: "The Host '\(host.prefix(100))' is not allowed: this server only answers to localhost",
+                                              type: "invalid_request_error", code: "host_not_allowed").response)
+        }
+        if request.method == "OPTIONS" {
+            guard corsAllowed else {
+                return responder.respond(APIError(status: 403, message: "CORS is not enabled for this origin", type: "invalid_request_error",
+                                                  code: "cors_not_allowed").response)
+            }
+            return responder.respond(HTTPResponse(status: 204, headers: HTTPHeaders([
+                ("Access-Control-Allow-Methods", "GET, POST, OPTIONS"),
+                ("Access-Control-Allow-Headers", request.headers["access-control-request-headers"] ?? "Authorization, Content-Type"),
+                ("Access-Control-Max-Age", "600"),
+            ])))
+        }
+        if !policy.apiKeys.isEmpty && !Self.open.contains(request.path) {
+            guard let auth = request.headers["authorization"], auth.hasPrefix("Bearer "), Self.matches(String(auth.dropFirst(7)), policy.apiKeys) else {
+                var response = APIError(status: 401, message: "Incorrect API key provided. Send it as 'Authorization: Bearer KEY'.",
+                                        type: "invalid_request_error", code: "invalid_api_key").response
+                response.headers.add("WWW-Authenticate", "Bearer")
+                return responder.respond(response)
+            }
+        }
+        inner.handle(request, responder)
+    }
+
+    /// The route label for metrics: known paths as they are, anything else as "other"
+    /// (so a scanner cannot grow the label set).
+    static func route(_ path: Substring) -> String {
+        if path.hasPrefix("/v1/models/") { return "/v1/models/{id}" }
+        let known: Set<Substring> = ["/", "/health", "/ready", "/metrics", "/v1/models", "/v1/chat/completions", "/v1/completions", "/tokenize", "/detokenize"]
+        return known.contains(path) ? String(path) : "other"
+    }
+
+    /// The client's id when it is short and printable, else a new one.
+    static func requestID(_ given: String?) -> String {
+        if let g = given, !g.isEmpty, g.utf8.count <= 128, g.utf8.allSatisfy({ $0 > 0x20 && $0 < 0x7F }) { return g }
+        return UUID().uuidString.lowercased()
+    }
+
+    static func isLoopback(host: String) -> Bool {
+        var h = Substring(host.lowercased())
+        if h.hasPrefix("[") {  // [::1]:8080
+            guard let close = h.firstIndex(of: "]") else { return false }
+            h = h[h.index(after: h.startIndex)..<close]
+            return h == "::1"
+        }
+        if let colon = h.lastIndex(of: ":") { h = h[..<colon] }
+        return h == "localhost" || h.hasSuffix(".localhost") || h.hasPrefix("127.")
+    }
+
+    /// Whether `key` equals one of `keys`, in time that depends only on their lengths.
+    static func matches(_ key: String, _ keys: [String]) -> Bool {
+        let k = Array(key.utf8)
+        var found = false
+        for candidate in keys {
+            let c = Array(candidate.utf8)
+            var diff = UInt8(k.count == c.count ? 0 : 1)
+            for i in 0..<max(k.count, c.count) { diff |= (i < k.count ? k[i] : 0) ^ (i < c.count ? c[i] : 0) }
+            found = found || diff == 0
+        }
+        return found
+    }
+}
