@@ -21,7 +21,8 @@ let package = Package(
         .target(name: "Templates", dependencies: ["JSON"]),
         .target(name: "Runtime", dependencies: ["CKernels", "GGUF"]),
         .target(name: "Engine", dependencies: ["Runtime", "Tokenization"]),
-        .target(name: "HTTPServer"),
+        .systemLibrary(name: "CZlib", pkgConfig: "zlib", providers: [.apt(["zlib1g-dev"])]),
+        .target(name: "HTTPServer", dependencies: ["CZlib"]),
         .target(name: "OpenAIAPI", dependencies: ["HTTPServer", "Engine", "JSON", "Templates", "Tokenization"]),
         .executableTarget(
             name: "martlet",

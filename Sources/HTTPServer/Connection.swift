@@ -32,6 +32,8 @@ final class Connection: @unchecked Sendable {
     private var generation = 0
     private var keepAlive = true
     private var isHEAD = false
+    /// The client takes gzip-encoded responses.
+    private var acceptsGzip = false
     private var chunked = false
     private var onDisconnect: (@Sendable () -> Void)?
     private var heartbeat: [UInt8]?
@@ -136,11 +138,31 @@ final class Connection: @unchecked Sendable {
                 return
             case .request(let box):
                 headStarted = nil
-                let request = box.request
+                var request = box.request
                 generation += 1
                 state = .handling
                 keepAlive = request.keepAlive && !server.isDraining
                 isHEAD = request.method == "HEAD"
+                acceptsGzip = Self.acceptsGzip(request.headers["accept-encoding"])
+                if let coding = request.headers["content-encoding"]?.trimmingSpaces.lowercased(), coding != "identity" {
+                    guard coding == "gzip" else {
+                        writeResponse(.error(415, "request bodies may be gzip-encoded or not encoded, not '\(coding.prefix(40))'"))
+                        state = .reading
+                        continue
+                    }
+                    do {
+                        request.body = try Gzip.decompress(request.body, limit: server.configuration.limits.bodyBytes)
+                    } catch .tooLarge {
+                        keepAlive = false
+                        writeResponse(.error(413, "the decompressed body is larger than \(server.configuration.limits.bodyBytes) bytes"))
+                        beginClose()
+                        return
+                    } catch {
+                        writeResponse(.error(400, "the body is not valid gzip"))
+                        state = .reading
+                        continue
+                    }
+                }
                 requestOpen = true
                 server.requestStarted()
                 server.handler.handle(request, HTTPResponder(connection: self, generation: generation))
@@ -159,9 +181,29 @@ final class Connection: @unchecked Sendable {
 
     private func writeResponse(_ response: HTTPResponse) {
         responseStatus = response.status
-        var bytes = HTTPResponse.head(status: response.status, headers: withExtraHeaders(response.headers), contentLength: response.body.count, keepAlive: keepAlive)
-        if !isHEAD { bytes.append(contentsOf: response.body) }
+        var headers = withExtraHeaders(response.headers)
+        var body = response.body
+        // gzip for bodies worth it, when the client takes it (never for streams).
+        if acceptsGzip && body.count > 1024 && !headers.contains("content-encoding"), let packed = Gzip.compress(body) {
+            body = packed
+            headers.add("Content-Encoding", "gzip")
+            headers.add("Vary", "Accept-Encoding")
+        }
+        var bytes = HTTPResponse.head(status: response.status, headers: headers, contentLength: body.count, keepAlive: keepAlive)
+        if !isHEAD { bytes.append(contentsOf: body) }
         enqueue(bytes)
+    }
+
+    /// Whether an Accept-Encoding value allows gzip (RFC 9110 §12.5.3: "gzip;q=0" refuses it).
+    static func acceptsGzip(_ value: String?) -> Bool {
+        guard let value else { return false }
+        for item in value.lowercased().split(separator: ",") {
+            let parts = item.split(separator: ";").map { $0.trimmingSpaces }
+            guard parts.first == "gzip" || parts.first == "*" else { continue }
+            let q = parts.dropFirst().first { $0.hasPrefix("q=") }.flatMap { Double($0.dropFirst(2)) } ?? 1
+            return q > 0
+        }
+        return false
     }
 
     func addHeaders(_ fields: [(String, String)], generation g: Int) {

@@ -132,6 +132,38 @@ import Testing
         #expect(slow.closed && slow.text.hasPrefix("HTTP/1.1 408 "))
     }
 
+    @Test func gzipBothWays() throws {
+        let (server, _) = try Self.start { $0.limits.bodyBytes = 100_000 }
+        let c = try RawClient(port: server.port)
+        let text = String(repeating: "Martlet streams tokens. ", count: 200)  // 4,800 bytes
+        c.send("POST /echo HTTP/1.1\r\nHost: x\r\nAccept-Encoding: br;q=1, gzip;q=0.5\r\nContent-Length: \(text.utf8.count)\r\n\r\n\(text)")
+        let r = c.responses(1).first ?? ""
+        #expect(r.contains("Content-Encoding: gzip") && r.contains("Vary: Accept-Encoding"))
+        let packed = try #require(Gzip.compress(Array(text.utf8)))
+        #expect(try Gzip.decompress(packed, limit: 10_000) == Array(text.utf8))
+        // Small bodies and clients that refuse gzip get identity.
+        c.send("POST /echo HTTP/1.1\r\nHost: x\r\nAccept-Encoding: gzip;q=0\r\nContent-Length: \(text.utf8.count)\r\n\r\n\(text)")
+        #expect(c.responses(1).first?.contains("Content-Encoding") == false)
+
+        // A gzip request body is inflated for the handler.
+        let bytes = packed
+        var head = Array("POST /echo HTTP/1.1\r\nHost: x\r\nContent-Encoding: gzip\r\nContent-Length: \(bytes.count)\r\n\r\n".utf8)
+        head += bytes
+        c.send(head)
+        #expect(c.responses(1).first?.hasSuffix(text) == true)
+        // A bomb: 10 MB of zeros packed small, past the 100 KB limit: 413 before it is inflated.
+        let bomb = try #require(Gzip.compress([UInt8](repeating: 0, count: 10_000_000), level: 9))
+        #expect(bomb.count < 20_000)
+        let b = try RawClient(port: server.port)
+        b.send(Array("POST /echo HTTP/1.1\r\nHost: x\r\nContent-Encoding: gzip\r\nContent-Length: \(bomb.count)\r\n\r\n".utf8) + bomb)
+        #expect(b.read().text.hasPrefix("HTTP/1.1 413 "))
+        let d = try RawClient(port: server.port)
+        d.send("POST /echo HTTP/1.1\r\nHost: x\r\nContent-Encoding: gzip\r\nContent-Length: 5\r\n\r\nhello")
+        #expect(d.responses(1).first?.hasPrefix("HTTP/1.1 400 ") == true)
+        d.send("POST /echo HTTP/1.1\r\nHost: x\r\nContent-Encoding: br\r\nContent-Length: 5\r\n\r\nhello")
+        #expect(d.responses(1).first?.hasPrefix("HTTP/1.1 415 ") == true)
+    }
+
     @Test func listensOnIPv6AndIPv4Together() throws {
         guard let (server, _) = try? Self.start({ $0.host = "::" }) else {
             print("skipping: this machine cannot listen on IPv6 (::)")

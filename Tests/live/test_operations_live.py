@@ -70,6 +70,14 @@ def test_request_id_metrics_and_access_log(server):
         assert name in text, name
 
 
+def test_gzip_responses(server):
+    import requests
+    r = requests.get(server.base + "/metrics", headers={"Accept-Encoding": "gzip"})
+    assert r.headers["Content-Encoding"] == "gzip" and "martlet_requests_total" in r.text  # requests inflates it
+    raw = requests.get(server.base + "/metrics", headers={"Accept-Encoding": "identity"})
+    assert "Content-Encoding" not in raw.headers and raw.text.startswith("# HELP")
+
+
 def test_refuses_the_network_without_a_key():
     from conftest import _binary, ROOT
     r = subprocess.run([_binary(), "serve", "--host", "0.0.0.0", "--port", "0"], cwd=ROOT, capture_output=True, text=True, timeout=60)
