@@ -40,6 +40,10 @@ public final class OpenAIServer: Sendable {
             response.headers.add("Allow", allowed.joined(separator: ", "))
             return response
         }
+        r.add("GET", "/") { _, _, responder in
+            responder.respond(HTTPResponse(status: 200, contentType: "text/html; charset=utf-8", body: ChatPage.html,
+                                           headers: HTTPHeaders([("Content-Security-Policy", "default-src 'self'; style-src 'unsafe-inline'; script-src 'unsafe-inline'")])))
+        }
         r.add("GET", "/health") { [self] _, _, responder in
             let loaded = lock.withLock { service != nil }
             responder.respond(HTTPResponse(status: loaded ? 200 : 503, contentType: "application/json",
