@@ -97,7 +97,10 @@ struct Serve: ParsableCommand {
     nonisolated(unsafe) static var signalSources: [DispatchSourceSignal] = []
 
     static func load(_ s: ServerSettings) throws -> ModelService {
-        let path = KnownModels.resolve(s.model)
+        var path = KnownModels.resolve(s.model)
+        // A bare file name may be in the models folder (as in the container image).
+        let inModels = KnownModels.directory.appendingPathComponent(s.model).path
+        if !FileManager.default.fileExists(atPath: path) && FileManager.default.fileExists(atPath: inModels) { path = inModels }
         let file = try GGUFFile(path: path)
         let tokenizer = try Tokenizer(file: file)
         let weights = try ModelWeights(file: file)

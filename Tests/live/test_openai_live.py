@@ -132,7 +132,7 @@ def test_32_concurrent_streams_equal_their_twins(server):
 def test_raw_keep_alive_and_pipelining(server):
     host, port = server.base[len("http://"):].rsplit(":", 1)
     s = socket.create_connection((host, int(port)), timeout=30)
-    s.sendall(b"GET /health HTTP/1.1\r\nHost: x\r\n\r\n" * 3)
+    s.sendall(b"GET /health HTTP/1.1\r\nHost: localhost\r\n\r\n" * 3)
     data = b""
     while data.count(b"HTTP/1.1 200 OK") < 3:
         chunk = s.recv(65536)
