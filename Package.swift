@@ -22,7 +22,8 @@ let package = Package(
         .target(name: "Runtime", dependencies: ["CKernels", "GGUF"]),
         .target(name: "Engine", dependencies: ["Runtime", "Tokenization"]),
         .systemLibrary(name: "CZlib", pkgConfig: "zlib", providers: [.apt(["zlib1g-dev"])]),
-        .target(name: "HTTPServer", dependencies: ["CZlib"]),
+        .systemLibrary(name: "COpenSSL", pkgConfig: "openssl", providers: [.apt(["libssl-dev"])]),
+        .target(name: "HTTPServer", dependencies: ["CZlib", "COpenSSL"]),
         .target(name: "OpenAIAPI", dependencies: ["HTTPServer", "Engine", "JSON", "Templates", "Tokenization"]),
         .executableTarget(
             name: "martlet",

@@ -24,17 +24,17 @@ def _binary():
 
 
 class Server:
-    def __init__(self, *args):
+    def __init__(self, *args, ssl_context=None):
         self.proc = subprocess.Popen([_binary(), "serve", "--port", "0", *args], cwd=ROOT,
                                      stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
         line = self.proc.stdout.readline()
-        match = re.search(r"http://([^/]+)/v1", line)
+        match = re.search(r"(https?)://([^/]+)/v1", line)
         assert match, f"unexpected first line from martlet serve: {line!r}"
-        self.base = f"http://{match.group(1)}"
+        self.base = f"{match.group(1)}://{match.group(2)}"
         deadline = time.time() + 120
         while time.time() < deadline:
             try:
-                with urllib.request.urlopen(self.base + "/ready") as r:
+                with urllib.request.urlopen(self.base + "/ready", context=ssl_context) as r:
                     if json.load(r)["status"] == "ready":
                         return
             except Exception:

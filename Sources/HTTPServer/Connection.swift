@@ -19,6 +19,8 @@ final class Connection: @unchecked Sendable {
     private var writeSourceRunning = false
     private var timer: DispatchSourceTimer?
     private var readScratch: UnsafeMutableRawPointer
+    /// TLS over this socket, when the server has a certificate.
+    private let tls: TLSSession?
 
     private var output: [UInt8] = []
     private var outputSent = 0
@@ -60,6 +62,7 @@ final class Connection: @unchecked Sendable {
         queue = DispatchQueue(label: "martlet.connection", target: server.targetQueue)
         parser = HTTPParser(limits: server.configuration.limits)
         readScratch = .allocate(byteCount: 16 * 1024, alignment: 16)
+        tls = server.configuration.tls.flatMap { TLSSession(context: $0) }
         readSource = DispatchSource.makeReadSource(fileDescriptor: fd, queue: queue)
         let now = Self.now()
         lastActivity = now
@@ -107,7 +110,16 @@ final class Connection: @unchecked Sendable {
                 return beginClose()
             case .bytes(let n):
                 lastActivity = Self.now()
-                parser.append(UnsafeRawBufferPointer(start: readScratch, count: n))
+                let received = UnsafeRawBufferPointer(start: readScratch, count: n)
+                if let tls {
+                    let plain: [UInt8]
+                    do { plain = try tls.receive(received) } catch { return abort() }
+                    writeRaw(tls.pendingOutput())  // handshake records
+                    guard state != .closed && state != .lingering else { return }
+                    plain.withUnsafeBytes { parser.append($0) }
+                } else {
+                    parser.append(received)
+                }
                 if state == .reading { processInput() }
                 guard state != .closed else { return }
                 // Bytes pile up behind a response being written: stop reading for now.
@@ -301,8 +313,17 @@ final class Connection: @unchecked Sendable {
 
     private var pendingOutput: Int { output.count - outputSent }
 
+    /// Plaintext out: encrypted first under TLS.
     private func enqueue(_ bytes: [UInt8]) {
+        guard let tls else { return writeRaw(bytes) }
         guard state != .closed && state != .lingering else { return }
+        do { try tls.send(bytes) } catch { return abort() }
+        writeRaw(tls.pendingOutput())
+    }
+
+    /// Bytes for the socket as they are.
+    private func writeRaw(_ bytes: [UInt8]) {
+        guard state != .closed && state != .lingering, !bytes.isEmpty else { return }
         if pendingOutput == 0 {
             output.removeAll(keepingCapacity: true)
             outputSent = 0
@@ -405,6 +426,12 @@ final class Connection: @unchecked Sendable {
 
     private func finishClose() {
         guard state != .closed && state != .lingering else { return }
+        if let tls {
+            // close_notify, best effort: the output is drained already.
+            tls.shutdown()
+            let notify = tls.pendingOutput()
+            if !notify.isEmpty { notify.withUnsafeBytes { _ = try? Sys.write(fd, $0.baseAddress!, $0.count) } }
+        }
         state = .lingering
         lingerStarted = Self.now()
         shutdown(fd, Int32(SHUT_WR))

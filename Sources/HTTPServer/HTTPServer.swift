@@ -19,6 +19,8 @@ public struct HTTPServerConfiguration: Sendable {
     /// Received bytes waiting behind a response before reading pauses.
     public var maxBufferedInput = 1024 * 1024
     public var backlog: Int32 = 1024
+    /// Serve HTTPS with this context (nil: plain HTTP).
+    public var tls: TLSContext?
 
     public init() {}
 }

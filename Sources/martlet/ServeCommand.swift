@@ -25,6 +25,8 @@ struct Serve: ParsableCommand {
     @Option(name: .customLong("api-key"), help: "Require 'Authorization: Bearer KEY' (also MARTLET_API_KEY, or api_key_file in the configuration).") var apiKey: String?
     @Option(name: .customLong("cors-origin"), help: "Allow browser requests from this origin (repeatable; * for any).") var corsOrigins: [String] = []
     @Option(name: .customLong("drain-timeout"), help: "Seconds streams in flight may run on after SIGTERM (default 30).") var drainTimeout: Double?
+    @Option(name: .customLong("tls-cert"), help: "Serve HTTPS with this PEM certificate (chain) file; needs --tls-key.") var tlsCert: String?
+    @Option(name: .customLong("tls-key"), help: "The PEM private key for --tls-cert.") var tlsKey: String?
     @Flag(name: .customLong("insecure-no-api-key"), help: "Listen on a network address without an API key (anyone who can reach it can use it).") var insecureNoKey = false
 
     func run() throws {
@@ -40,6 +42,8 @@ struct Serve: ParsableCommand {
         if !corsOrigins.isEmpty { settings.corsOrigins = corsOrigins }
         if let drainTimeout { settings.drainTimeout = drainTimeout }
         if insecureNoKey { settings.insecureNoKey = true }
+        if let tlsCert { settings.tlsCert = tlsCert }
+        if let tlsKey { settings.tlsKey = tlsKey }
         try settings.validate()
         let fixed = settings
 
@@ -47,6 +51,13 @@ struct Serve: ParsableCommand {
         var http = settings.http
         http.host = settings.host
         http.port = settings.port
+        if let cert = settings.tlsCert, let key = settings.tlsKey {
+            do { http.tls = try TLSContext(certificateFile: cert, keyFile: key) } catch {
+                printError(error.description)
+                throw ExitCode(1)
+            }
+        }
+        let scheme = http.tls == nil ? "http" : "https"
         var policy = AccessPolicy()
         policy.apiKeys = settings.apiKeys
         policy.corsOrigins = settings.corsOrigins
@@ -60,13 +71,13 @@ struct Serve: ParsableCommand {
             throw ExitCode(1)
         }
         let shownHost = settings.host.contains(":") ? "[\(settings.host)]" : settings.host
-        say("martlet: listening on http://\(shownHost):\(server.port)/v1 (loading \(settings.model))")
+        say("martlet: listening on \(scheme)://\(shownHost):\(server.port)/v1 (loading \(settings.model))")
 
         let loader = Thread {
             do {
                 let service = try Self.load(fixed)
                 api.ready(service)
-                say("martlet: ready: model '\(service.id)', context \(service.maxContext) tokens; try\n  curl http://\(shownHost):\(server.port)/v1/chat/completions -H 'Content-Type: application/json' -d '{\"model\": \"\(service.id)\", \"messages\": [{\"role\": \"user\", \"content\": \"Hello\"}]}'")
+                say("martlet: ready: model '\(service.id)', context \(service.maxContext) tokens; try\n  curl \(scheme)://\(shownHost):\(server.port)/v1/chat/completions -H 'Content-Type: application/json' -d '{\"model\": \"\(service.id)\", \"messages\": [{\"role\": \"user\", \"content\": \"Hello\"}]}'")
             } catch {
                 printError("martlet: cannot load \(fixed.model): \(error)")
                 Foundation.exit(1)
@@ -138,11 +149,13 @@ struct ServerSettings {
     var corsOrigins: [String] = []
     var drainTimeout = 30.0
     var insecureNoKey = false
+    var tlsCert: String?
+    var tlsKey: String?
     var reasoningFormat = ReasoningFormat.reasoningContent
     var http = HTTPServerConfiguration()
 
     static let keys = ["model", "host", "port", "threads", "ctx_size", "kv_tokens", "max_waiting", "models_dir", "reasoning_format",
-                       "api_key", "api_key_file", "cors_origins", "drain_timeout", "insecure_no_api_key",
+                       "api_key", "api_key_file", "cors_origins", "drain_timeout", "insecure_no_api_key", "tls_cert", "tls_key",
                        "max_connections", "header_timeout", "keep_alive_timeout", "max_body_bytes", "max_header_bytes",
                        "max_header_fields", "max_request_line_bytes"]
 
@@ -199,6 +212,8 @@ struct ServerSettings {
                 throw ValidationError("\(path): cannot read api_key_file \(value)")
             }
             s.apiKeys = text.split(whereSeparator: \.isNewline).map { $0.trimmingCharacters(in: .whitespaces) }.filter { !$0.isEmpty }
+        case "tls_cert": s.tlsCert = value
+        case "tls_key": s.tlsKey = value
         case "cors_origins": s.corsOrigins = value.split(separator: ",").map { $0.trimmingCharacters(in: .whitespaces) }.filter { !$0.isEmpty }
         case "drain_timeout": s.drainTimeout = Double(try int())
         case "insecure_no_api_key":
@@ -224,6 +239,7 @@ struct ServerSettings {
         if !Self.isLoopback(host) && apiKeys.isEmpty && !insecureNoKey {
             throw ValidationError("refusing to listen on \(host) without an API key: set one (--api-key, MARTLET_API_KEY or api_key_file), or pass --insecure-no-api-key to serve the network unauthenticated")
         }
+        if (tlsCert == nil) != (tlsKey == nil) { throw ValidationError("TLS needs both tls_cert and tls_key (--tls-cert, --tls-key)") }
         guard drainTimeout >= 0 && drainTimeout <= 3600 else { throw ValidationError("drain_timeout must be between 0 and 3600 seconds, got \(drainTimeout)") }
         guard (0...65535).contains(port) else { throw ValidationError("port must be between 0 and 65535, got \(port)") }
         if let threads, !(1...1024).contains(threads) { throw ValidationError("threads must be between 1 and 1024, got \(threads)") }
