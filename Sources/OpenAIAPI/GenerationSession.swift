@@ -188,7 +188,7 @@ final class GenerationSession: @unchecked Sendable {
             usage.promptTokens += u.promptTokens
             usage.completionTokens += u.completionTokens
             usage.cachedPromptTokens += u.cachedPromptTokens
-            metrics?.usage(u)
+            metrics?.usage(u, model: service.id)
             openRequests -= 1
             if openRequests == 0 { finishLocked() }
         }

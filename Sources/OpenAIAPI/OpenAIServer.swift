@@ -3,30 +3,40 @@ import Foundation
 import HTTPServer
 import JSON
 
-/// The OpenAI endpoints over one model. The model may still be loading when the server
-/// starts: until `ready` is called, the API answers 503 and `/health` says so.
+/// The OpenAI endpoints over the served models; a request's `model` picks one. Models may
+/// still be loading when the server starts: until each is `ready`, requests for it get 503,
+/// and `/ready` says not ready until all are.
 public final class OpenAIServer: Sendable {
     // Guarded by lock.
     private let lock = NSLock()
-    private nonisolated(unsafe) var service: ModelService?
+    private nonisolated(unsafe) var services: [ModelService] = []
     private nonisolated(unsafe) var draining = false
+    private let expectedModels: Int
     public let metrics = Metrics()
 
-    public init() {}
+    public init(expectedModels: Int = 1) { self.expectedModels = expectedModels }
 
-    public func ready(_ s: ModelService) { lock.withLock { service = s } }
+    public func ready(_ s: ModelService) { lock.withLock { services.append(s) } }
 
     /// From now on new generation requests get 503 and `/ready` says not ready; requests in
     /// flight go on.
     public func startDraining() { lock.withLock { draining = true } }
 
-    public var loadedService: ModelService? { lock.withLock { service } }
+    public var loadedServices: [ModelService] { lock.withLock { services } }
 
-    private func current() throws(APIError) -> ModelService {
-        let (s, d) = lock.withLock { (service, draining) }
+    private var allLoaded: Bool { lock.withLock { services.count >= expectedModels } }
+
+    /// The model a request names (nil: the first one).
+    private func service(_ name: String?) throws(APIError) -> ModelService {
+        let (list, d) = lock.withLock { (services, draining) }
         if d { throw APIError(status: 503, message: "The server is shutting down", type: "server_error", code: "shutting_down", retryAfter: 1) }
-        guard let s else { throw .loading }
-        return s
+        guard let name else {
+            guard let first = list.first else { throw .loading }
+            return first
+        }
+        if let s = list.first(where: { $0.answers(to: name) }) { return s }
+        if list.count < expectedModels { throw .loading }
+        throw .modelNotFound(name)
     }
 
     /// The routes, ready to hand to the HTTP server.
@@ -44,34 +54,32 @@ public final class OpenAIServer: Sendable {
             responder.respond(HTTPResponse(status: 200, contentType: "text/html; charset=utf-8", body: ChatPage.html,
                                            headers: HTTPHeaders([("Content-Security-Policy", "default-src 'self'; style-src 'unsafe-inline'; script-src 'unsafe-inline'")])))
         }
+        // Alive as long as the process answers (a liveness probe must not kill a loading server).
         r.add("GET", "/health") { [self] _, _, responder in
-            let loaded = lock.withLock { service != nil }
-            responder.respond(HTTPResponse(status: loaded ? 200 : 503, contentType: "application/json",
-                                           body: loaded ? #"{"status": "ok"}"# : #"{"status": "loading"}"#))
+            responder.respond(HTTPResponse(status: 200, contentType: "application/json",
+                                           body: allLoaded ? #"{"status": "ok"}"# : #"{"status": "loading"}"#))
         }
         r.add("GET", "/ready") { [self] _, _, responder in
-            let (loaded, d) = lock.withLock { (service != nil, draining) }
+            let d = lock.withLock { draining }
+            let loaded = allLoaded
             let ok = loaded && !d
             responder.respond(HTTPResponse(status: ok ? 200 : 503, contentType: "application/json",
                                            body: ok ? #"{"status": "ready"}"# : d ? #"{"status": "draining"}"# : #"{"status": "loading"}"#))
         }
         r.add("GET", "/metrics") { [self] _, _, responder in
-            let s = lock.withLock { service }
-            responder.respond(HTTPResponse(status: 200, contentType: "text/plain; version=0.0.4",
-                                           body: metrics.render(model: s?.id, engine: s?.engine.statistics())))
+            let models = loadedServices.map { ($0.id, $0.engine.statistics()) }
+            responder.respond(HTTPResponse(status: 200, contentType: "text/plain; version=0.0.4", body: metrics.render(models: models)))
         }
         r.add("GET", "/v1/models") { [self] _, _, responder in
             answer(responder) { () throws(APIError) in
-                let s = try current()
-                return .object(JSONObject([("object", .string("list")), ("data", .array([modelJSON(s)]))]))
+                let list = loadedServices
+                if list.isEmpty { throw .loading }
+                return .object(JSONObject([("object", .string("list")), ("data", .array(list.map(modelJSON)))]))
             }
         }
         r.add("GET", "/v1/models/*") { [self] _, name, responder in
             answer(responder) { () throws(APIError) in
-                let s = try current()
-                let id = name.flatMap { $0.removingPercentEncoding } ?? ""
-                guard s.answers(to: id) else { throw .modelNotFound(id) }
-                return modelJSON(s)
+                try modelJSON(service(name.flatMap { $0.removingPercentEncoding } ?? ""))
             }
         }
         // Parsing, rendering and tokenizing a prompt can take a while: off the I/O loop.
@@ -96,9 +104,8 @@ public final class OpenAIServer: Sendable {
     /// `{"prompt": TEXT, "add_special_tokens": true}` or `{"messages": [...]}` →
     /// `{"count", "max_model_len", "tokens"}`.
     private func tokenize(_ body: [UInt8]) throws(APIError) -> JSONValue {
-        let s = try current()
         let f = try Fields(body)
-        if let model = try f.string("model"), !s.answers(to: model) { throw .modelNotFound(model) }
+        let s = try service(try f.string("model"))
         let tokens: [Int32]
         if f.present("messages") != nil {
             guard case .array(let list)? = f.present("messages"), !list.isEmpty else {
@@ -118,9 +125,8 @@ public final class OpenAIServer: Sendable {
 
     /// `{"tokens": [ids]}` → `{"prompt": TEXT}`.
     private func detokenize(_ body: [UInt8]) throws(APIError) -> JSONValue {
-        let s = try current()
         let f = try Fields(body)
-        if let model = try f.string("model"), !s.answers(to: model) { throw .modelNotFound(model) }
+        let s = try service(try f.string("model"))
         guard case .array(let list)? = f.present("tokens") else {
             throw .invalid("tokens", "you must provide a tokens parameter (an array of token ids)", code: "missing_required_parameter")
         }
@@ -137,9 +143,8 @@ public final class OpenAIServer: Sendable {
 
     private func chat(_ request: HTTPRequest, _ responder: HTTPResponder) {
         do throws(APIError) {
-            let s = try current()
             let chat = try ChatRequest(body: request.body)
-            guard s.answers(to: chat.options.model) else { throw .modelNotFound(chat.options.model) }
+            let s = try service(chat.options.model)
             var toolFormat: ToolCallFormat?
             if chat.tools != nil {
                 guard let format = s.toolCallFormat else {
@@ -161,9 +166,8 @@ public final class OpenAIServer: Sendable {
 
     private func completions(_ request: HTTPRequest, _ responder: HTTPResponder) {
         do throws(APIError) {
-            let s = try current()
             let completion = try CompletionRequest(body: request.body)
-            guard s.answers(to: completion.options.model) else { throw .modelNotFound(completion.options.model) }
+            let s = try service(completion.options.model)
             var prompts: [[Int32]] = []
             var limits: [Int] = []
             var texts: [String] = []

@@ -8,6 +8,7 @@ import OpenAIAPI
 import Runtime
 import Templates
 import Tokenization
+import Yams
 
 /// `martlet serve`: the OpenAI-compatible server. It listens at once and loads the model in
 /// the background (the API answers 503 until it is ready).
@@ -31,7 +32,7 @@ struct Serve: ParsableCommand {
 
     func run() throws {
         var settings = try ServerSettings.resolve(configPath: config)
-        if let model { settings.model = model }
+        if let model { settings.models = [ModelSettings(model: model)] }
         if let host { settings.host = host }
         if let port { settings.port = port }
         if let threads { settings.threads = threads }
@@ -47,7 +48,6 @@ struct Serve: ParsableCommand {
         try settings.validate()
         let fixed = settings
 
-        let api = OpenAIServer()
         var http = settings.http
         http.host = settings.host
         http.port = settings.port
@@ -58,6 +58,19 @@ struct Serve: ParsableCommand {
             }
         }
         let scheme = http.tls == nil ? "http" : "https"
+        // Every model's file and budgets, checked against the memory before anything starts.
+        let plans: [ModelPlan]
+        do {
+            plans = try Self.plan(settings)
+            try Self.checkMemory(plans)
+        } catch let e as ValidationError {
+            printError("martlet: \(e.message)")
+            throw ExitCode(1)
+        } catch {
+            printError("martlet: \(error)")
+            throw ExitCode(1)
+        }
+        let api = OpenAIServer(expectedModels: plans.count)
         var policy = AccessPolicy()
         policy.apiKeys = settings.apiKeys
         policy.corsOrigins = settings.corsOrigins
@@ -71,16 +84,18 @@ struct Serve: ParsableCommand {
             throw ExitCode(1)
         }
         let shownHost = settings.host.contains(":") ? "[\(settings.host)]" : settings.host
-        say("martlet: listening on \(scheme)://\(shownHost):\(server.port)/v1 (loading \(settings.model))")
+        say("martlet: listening on \(scheme)://\(shownHost):\(server.port)/v1 (loading \(plans.map(\.settings.model).joined(separator: ", ")))")
 
         let loader = Thread {
-            do {
-                let service = try Self.load(fixed)
-                api.ready(service)
-                say("martlet: ready: model '\(service.id)', context \(service.maxContext) tokens; try\n  curl \(scheme)://\(shownHost):\(server.port)/v1/chat/completions -H 'Content-Type: application/json' -d '{\"model\": \"\(service.id)\", \"messages\": [{\"role\": \"user\", \"content\": \"Hello\"}]}'")
-            } catch {
-                printError("martlet: cannot load \(fixed.model): \(error)")
-                Foundation.exit(1)
+            for plan in plans {
+                do {
+                    let service = try Self.load(plan, fixed)
+                    api.ready(service)
+                    say("martlet: ready: model '\(service.id)', context \(service.maxContext) tokens; try\n  curl \(scheme)://\(shownHost):\(server.port)/v1/chat/completions -H 'Content-Type: application/json' -d '{\"model\": \"\(service.id)\", \"messages\": [{\"role\": \"user\", \"content\": \"Hello\"}]}'")
+                } catch {
+                    printError("martlet: cannot load \(plan.settings.model): \(error)")
+                    Foundation.exit(1)
+                }
             }
         }
         loader.start()
@@ -94,7 +109,7 @@ struct Serve: ParsableCommand {
                 say("martlet: shutting down (draining for up to \(Int(fixed.drainTimeout)) s)")
                 api.startDraining()
                 server.shutdown(timeout: fixed.drainTimeout)
-                api.loadedService?.engine.shutdown()
+                for service in api.loadedServices { service.engine.shutdown() }
                 usleep(200_000)  // the error events reach their connections
                 say("martlet: stopped")
                 Foundation.exit(0)
@@ -107,38 +122,129 @@ struct Serve: ParsableCommand {
 
     nonisolated(unsafe) static var signalSources: [DispatchSourceSignal] = []
 
-    static func load(_ s: ServerSettings) throws -> ModelService {
-        var path = KnownModels.resolve(s.model)
-        // A bare file name may be in the models folder (as in the container image).
-        let inModels = KnownModels.directory.appendingPathComponent(s.model).path
-        if !FileManager.default.fileExists(atPath: path) && FileManager.default.fileExists(atPath: inModels) { path = inModels }
+    /// A model to load: its file, and the memory it will take.
+    struct ModelPlan {
+        let settings: ModelSettings
+        let path: String
+        let config: ModelConfig
+        let context: Int
+        let kvTokens: Int
+        let weightBytes: Int
+        var kvBytes: Int { kvTokens * config.nLayer * 2 * config.nHeadKV * max(config.headDim, config.headDimV) * 2 }
+    }
+
+    static func plan(_ s: ServerSettings) throws -> [ModelPlan] {
+        var plans: [ModelPlan] = []
+        for m in s.models {
+            var path = KnownModels.resolve(m.model)
+            // A bare file name may be in the models folder (as in the container image).
+            let inModels = KnownModels.directory.appendingPathComponent(m.model).path
+            if !FileManager.default.fileExists(atPath: path) && FileManager.default.fileExists(atPath: inModels) { path = inModels }
+            guard FileManager.default.fileExists(atPath: path) else {
+                throw ValidationError("model \(m.model): no file at \(path)\(KnownModels.files[m.model] != nil ? "; run scripts/fetch-model \(m.model)" : "")")
+            }
+            let file = try GGUFFile(path: path)
+            let config = try ModelConfig(file: file)
+            let context = min(m.contextSize ?? s.contextSize ?? min(config.nCtxTrain, 8192), config.nCtxTrain)
+            plans.append(ModelPlan(settings: m, path: path, config: config, context: context,
+                                   kvTokens: m.kvTokens ?? s.kvTokens ?? 4 * context, weightBytes: file.fileSize))
+        }
+        let ids = plans.map { p in
+            p.settings.id ?? KnownModels.files.first { $0.value == URL(fileURLWithPath: p.path).lastPathComponent }?.key ?? p.path
+        }
+        if let dup = ids.first(where: { id in ids.filter { $0 == id }.count > 1 }) {
+            throw ValidationError("two configured models are both called '\(dup)'; give one an 'id'")
+        }
+        return plans
+    }
+
+    /// Refuses budgets that do not fit in the memory available now, saying what each needs.
+    static func checkMemory(_ plans: [ModelPlan]) throws {
+        let needed = plans.reduce(0) { $0 + $1.weightBytes + $1.kvBytes }
+        guard let available = availableMemory(), needed > available else { return }
+        let mib = { (b: Int) in "\(b >> 20) MiB" }
+        let lines = plans.map { "\($0.settings.model): weights \(mib($0.weightBytes)) + KV cache \(mib($0.kvBytes)) (\($0.kvTokens) positions)" }
+        throw ValidationError("the configured models need \(mib(needed)), but \(mib(available)) of memory is available: "
+                              + lines.joined(separator: "; ") + ". Lower kv_tokens or ctx_size, or serve fewer models.")
+    }
+
+    /// MemAvailable from /proc/meminfo, in bytes (nil where there is none).
+    static func availableMemory() -> Int? {
+        guard let text = try? String(contentsOfFile: "/proc/meminfo", encoding: .utf8) else { return nil }
+        for line in text.split(separator: "\n") where line.hasPrefix("MemAvailable:") {
+            return line.split(separator: " ", omittingEmptySubsequences: true).dropFirst().first.flatMap { Int($0) }.map { $0 * 1024 }
+        }
+        return nil
+    }
+
+    static func load(_ plan: ModelPlan, _ s: ServerSettings) throws -> ModelService {
+        let m = plan.settings
+        let path = plan.path
         let file = try GGUFFile(path: path)
         let tokenizer = try Tokenizer(file: file)
         let weights = try ModelWeights(file: file)
-        let template = try (try file.string("tokenizer.chat_template")).map { try ChatTemplate($0) }
-        let context = min(s.contextSize ?? min(weights.config.nCtxTrain, 8192), weights.config.nCtxTrain)
-        let pool = ThreadPool(threads: s.threads ?? ProcessInfo.processInfo.activeProcessorCount)
-        let m = Model(weights: weights, maxBatchTokens: 512, maxContext: context, pool: pool)
+        let source = try m.template.map { t in
+            guard let text = try? String(contentsOfFile: t, encoding: .utf8) else { throw ValidationError("cannot read the chat template \(t)") }
+            return text
+        } ?? file.string("tokenizer.chat_template")
+        let template = try source.map { try ChatTemplate($0) }
+        let pool = ThreadPool(threads: m.threads ?? s.threads ?? ProcessInfo.processInfo.activeProcessorCount)
+        let model = Model(weights: weights, maxBatchTokens: 512, maxContext: plan.context, pool: pool)
         let blockSize = 16
-        let kvTokens = s.kvTokens ?? 4 * context
-        let kv = try KVPool(blockCount: (kvTokens + blockSize - 1) / blockSize, blockSize: blockSize, config: weights.config)
+        let kv = try KVPool(blockCount: (plan.kvTokens + blockSize - 1) / blockSize, blockSize: blockSize, config: weights.config)
         var ec = EngineConfiguration()
         ec.maxWaitingRequests = s.maxWaiting
-        let engine = Engine(runtime: ModelRuntime(model: m, kv: kv), tokenizer: tokenizer, configuration: ec)
+        let engine = Engine(runtime: ModelRuntime(model: model, kv: kv), tokenizer: tokenizer, configuration: ec)
         let fileName = URL(fileURLWithPath: path).lastPathComponent
+        let stem = String(fileName.dropLast(fileName.hasSuffix(".gguf") ? 5 : 0))
         // A known model is called by its known name, however it was given.
         let known = KnownModels.files.first { $0.value == fileName }?.key
-        let id = known ?? String(fileName.dropLast(fileName.hasSuffix(".gguf") ? 5 : 0))
+        let id = m.id ?? known ?? stem
         var h: UInt64 = 1469598103934665603
         for b in Array("\(fileName):\(file.fileSize)".utf8) { h = (h ^ UInt64(b)) &* 1099511628211 }
-        return ModelService(id: id, aliases: [fileName, String(fileName.dropLast(fileName.hasSuffix(".gguf") ? 5 : 0)), path, s.model], engine: engine, tokenizer: tokenizer, template: template,
-                            fingerprint: "fp_" + String(h >> 24, radix: 16), reasoningFormat: s.reasoningFormat)
+        return ModelService(id: id, aliases: m.id == nil ? [fileName, stem, path, m.model] : [], engine: engine, tokenizer: tokenizer,
+                            template: template, fingerprint: "fp_" + String(h >> 24, radix: 16), reasoningFormat: s.reasoningFormat)
     }
 }
 
 /// The server's settings: defaults, then the configuration file, then the command line.
+/// One served model: what to load and its budgets (unset ones come from the server's).
+struct ModelSettings {
+    var model: String
+    /// The name clients use (default: the known name or the file name).
+    var id: String?
+    /// A chat template file used instead of the model's own.
+    var template: String?
+    var contextSize: Int?
+    var kvTokens: Int?
+    var threads: Int?
+
+    init(model: String) { self.model = model }
+
+    static let keys = ["model", "id", "template", "ctx_size", "kv_tokens", "threads"]
+
+    init(_ m: [String: Any], at place: String) throws {
+        for key in m.keys where !Self.keys.contains(key) {
+            throw ValidationError("\(place): unknown setting '\(key)'; known: \(Self.keys.joined(separator: ", "))")
+        }
+        guard let model = m["model"] as? String, !model.isEmpty else { throw ValidationError("\(place): 'model' (a name or a path) is required") }
+        self.model = model
+        func int(_ key: String) throws -> Int? {
+            guard let v = m[key] else { return nil }
+            guard let i = v as? Int else { throw ValidationError("\(place): \(key) must be an integer, got '\(v)'") }
+            return i
+        }
+        id = m["id"].map { "\($0)" }
+        template = m["template"].map { "\($0)" }
+        contextSize = try int("ctx_size")
+        kvTokens = try int("kv_tokens")
+        threads = try int("threads")
+    }
+}
+
 struct ServerSettings {
-    var model = KnownModels.defaultName
+    var models = [ModelSettings(model: KnownModels.defaultName)]
+    var model: String { models[0].model }
     var host = "127.0.0.1"
     var port = 8080
     var threads: Int?
@@ -154,7 +260,7 @@ struct ServerSettings {
     var reasoningFormat = ReasoningFormat.reasoningContent
     var http = HTTPServerConfiguration()
 
-    static let keys = ["model", "host", "port", "threads", "ctx_size", "kv_tokens", "max_waiting", "models_dir", "reasoning_format",
+    static let keys = ["model", "models", "host", "port", "threads", "ctx_size", "kv_tokens", "max_waiting", "models_dir", "reasoning_format",
                        "api_key", "api_key_file", "cors_origins", "drain_timeout", "insecure_no_api_key", "tls_cert", "tls_key",
                        "max_connections", "header_timeout", "keep_alive_timeout", "max_body_bytes", "max_header_bytes",
                        "max_header_fields", "max_request_line_bytes"]
@@ -167,14 +273,24 @@ struct ServerSettings {
             guard let text = try? String(contentsOfFile: configPath, encoding: .utf8) else {
                 throw ValidationError("cannot read the configuration file \(configPath)")
             }
-            for (n, raw) in text.split(separator: "\n", omittingEmptySubsequences: false).enumerated() {
-                let line = raw.split(separator: "#", maxSplits: 1, omittingEmptySubsequences: false)[0].trimmingCharacters(in: .whitespaces)
-                if line.isEmpty { continue }
-                guard let colon = line.firstIndex(of: ":") else { throw ValidationError("\(configPath):\(n + 1): expected 'key: value', got '\(line)'") }
-                let key = line[..<colon].trimmingCharacters(in: .whitespaces)
-                var value = line[line.index(after: colon)...].trimmingCharacters(in: .whitespaces)
-                if value.count >= 2, let f = value.first, f == "\"" || f == "'", value.last == f { value = String(value.dropFirst().dropLast()) }
-                try s.set(key, value, at: "\(configPath):\(n + 1)")
+            let document: Any?
+            do { document = try Yams.load(yaml: text) } catch {
+                throw ValidationError("\(configPath) is not valid YAML: \(error)")
+            }
+            guard let map = document as? [String: Any] else {
+                if document == nil { return s }
+                throw ValidationError("\(configPath): expected 'key: value' settings at the top level")
+            }
+            for key in map.keys.sorted() {
+                let value = map[key]!
+                if key == "models" {
+                    guard let list = value as? [[String: Any]], !list.isEmpty else {
+                        throw ValidationError("\(configPath): models must be a list of mappings, each with a 'model' key")
+                    }
+                    s.models = try list.enumerated().map { i, m in try ModelSettings(m, at: "\(configPath): models[\(i)]") }
+                    continue
+                }
+                try s.set(key, Self.scalar(value), at: configPath)
             }
         }
         let env = ProcessInfo.processInfo.environment
@@ -182,6 +298,12 @@ struct ServerSettings {
             if let value = env["MARTLET_" + key.uppercased()] { try s.set(key, value, at: "environment variable MARTLET_\(key.uppercased())") }
         }
         return s
+    }
+
+    static func scalar(_ v: Any) -> String {
+        if let b = v as? Bool { return b ? "true" : "false" }
+        if let list = v as? [Any] { return list.map { "\($0)" }.joined(separator: ",") }
+        return "\(v)"
     }
 
     /// One setting from the file or the environment; `place` names where it came from.
@@ -194,7 +316,7 @@ struct ServerSettings {
             return v
         }
         switch key {
-        case "model": s.model = value
+        case "model": s.models = [ModelSettings(model: value)]
         case "host": s.host = value
         case "port": s.port = try int()
         case "threads": s.threads = try int()
