@@ -19,7 +19,7 @@ RUN scripts/build-release /opt/martlet
 
 FROM debian:bookworm-slim
 RUN apt-get update \
- && DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends zlib1g libstdc++6 libgcc-s1 curl ca-certificates \
+ && DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends zlib1g libssl3 libstdc++6 libgcc-s1 curl ca-certificates \
  && rm -rf /var/lib/apt/lists/* \
  && useradd --system --uid 10001 --home-dir /nonexistent --shell /usr/sbin/nologin martlet \
  && mkdir /models && chown martlet /models

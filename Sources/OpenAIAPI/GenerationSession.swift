@@ -152,7 +152,11 @@ final class GenerationSession: @unchecked Sendable {
         switch event {
         case let .token(choice, id, text, lp):
             let now = DispatchTime.now().uptimeNanoseconds
-            if lastToken == 0 { metrics?.firstToken(after: Double(now - started) / 1e9) } else { metrics?.interToken(Double(now - lastToken) / 1e9) }
+            if lastToken == 0 {
+                metrics?.firstToken(after: Double(now - started) / 1e9, model: service.id)
+            } else {
+                metrics?.interToken(Double(now - lastToken) / 1e9, model: service.id)
+            }
             lastToken = now
             let entry = lp.flatMap { service.tokenizer.vocabulary.endOfGeneration.contains(id) ? nil : logprobEntry(id, $0, choice: offset + choice) }
             emit(offset + choice, text: text, finish: nil, logprob: entry)

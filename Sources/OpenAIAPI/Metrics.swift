@@ -6,8 +6,11 @@ public final class Metrics: @unchecked Sendable {
     private let lock = NSLock()
     private var requests: [String: Int] = [:]          // "route|status" → count
     private var tokens: [String: Int] = [:]            // "model|kind" → count
-    private var ttft = Histogram(buckets: [0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60])
-    private var interToken = Histogram(buckets: [0.005, 0.01, 0.02, 0.04, 0.08, 0.16, 0.32, 0.64, 1.28, 2.56])
+    private static let ttftBuckets = [0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60]
+    private static let interTokenBuckets = [0.005, 0.01, 0.02, 0.04, 0.08, 0.16, 0.32, 0.64, 1.28, 2.56]
+    /// Per model.
+    private var ttft: [String: Histogram] = [:]
+    private var interToken: [String: Histogram] = [:]
     private var duration = Histogram(buckets: [0.001, 0.005, 0.025, 0.1, 0.5, 1, 5, 15, 60, 300])
 
     struct Histogram {
@@ -43,8 +46,13 @@ public final class Metrics: @unchecked Sendable {
         }
     }
 
-    func firstToken(after seconds: Double) { lock.withLock { ttft.observe(seconds) } }
-    func interToken(_ seconds: Double) { lock.withLock { interToken.observe(seconds) } }
+    func firstToken(after seconds: Double, model: String) {
+        lock.withLock { ttft[model, default: Histogram(buckets: Self.ttftBuckets)].observe(seconds) }
+    }
+
+    func interToken(_ seconds: Double, model: String) {
+        lock.withLock { interToken[model, default: Histogram(buckets: Self.interTokenBuckets)].observe(seconds) }
+    }
 
     /// The exposition text, with each model's engine gauges.
     func render(models: [(String, EngineStatistics)]) -> String {
@@ -63,13 +71,19 @@ public final class Metrics: @unchecked Sendable {
                 out += "martlet_tokens_total{model=\"\(Self.escape(model))\",kind=\"\(kind)\"} \(tokens[model + "|" + kind] ?? 0)\n"
             }
         }
-        for (name, help, h) in [("martlet_time_to_first_token_seconds", "Time from request to first token.", ttft),
-                                ("martlet_inter_token_seconds", "Time between two tokens of a stream.", interToken),
-                                ("martlet_request_duration_seconds", "Time from request to the end of its response.", duration)] {
-            family(name, "histogram", help)
-            for (b, c) in zip(h.buckets, h.counts) { out += "\(name)_bucket{le=\"\(b)\"} \(c)\n" }
-            out += "\(name)_bucket{le=\"+Inf\"} \(h.count)\n\(name)_sum \(h.sum)\n\(name)_count \(h.count)\n"
+        func histogram(_ name: String, _ h: Histogram, _ label: String) {
+            let sep = label.isEmpty ? "" : label + ","
+            for (b, c) in zip(h.buckets, h.counts) { out += "\(name)_bucket{\(sep)le=\"\(b)\"} \(c)\n" }
+            let tail = label.isEmpty ? "" : "{\(label)}"
+            out += "\(name)_bucket{\(sep)le=\"+Inf\"} \(h.count)\n\(name)_sum\(tail) \(h.sum)\n\(name)_count\(tail) \(h.count)\n"
         }
+        for (name, help, byModel, buckets) in [("martlet_time_to_first_token_seconds", "Time from request to first token.", ttft, Self.ttftBuckets),
+                                               ("martlet_inter_token_seconds", "Time between two tokens of a stream.", interToken, Self.interTokenBuckets)] {
+            family(name, "histogram", help)
+            for (model, _) in models { histogram(name, byModel[model] ?? Histogram(buckets: buckets), "model=\"\(Self.escape(model))\"") }
+        }
+        family("martlet_request_duration_seconds", "histogram", "Time from request to the end of its response.")
+        histogram("martlet_request_duration_seconds", duration, "")
         // One family at a time, a sample per model (the format wants each family once).
         let gauges: [(String, String, String, (EngineStatistics) -> Int)] = [
             ("martlet_requests_waiting", "gauge", "Sequences waiting for a place in the batch.", { $0.waiting }),
