@@ -17,6 +17,8 @@ struct ChatRequest {
     var grammar: JSONSchemaGrammar?
 
     static let roles: Set<String> = ["system", "developer", "user", "assistant", "tool"]
+    static let maxMessages = 4096
+    static let maxTools = 512
 
     init(body: [UInt8]) throws(APIError) {
         let f = try Fields(body)
@@ -27,12 +29,18 @@ struct ChatRequest {
         guard case .array(let list) = m, !list.isEmpty else {
             throw .invalid("messages", m == .array([]) ? "'messages' must not be empty" : "'messages' must be an array, got \(m.kind)", code: m == .array([]) ? "invalid_value" : "invalid_type")
         }
+        guard list.count <= Self.maxMessages else {
+            throw .invalid("messages", "'messages' may hold at most \(Self.maxMessages) messages, got \(list.count)", code: "invalid_value")
+        }
         var out: [JSONValue] = []
         for (i, item) in list.enumerated() {
             out.append(try Self.message(item, at: "messages[\(i)]"))
         }
         messages = .array(out)
         if case .array(let list)? = f.present("tools"), !list.isEmpty {
+            guard list.count <= Self.maxTools else {
+                throw .invalid("tools", "'tools' may hold at most \(Self.maxTools) tools, got \(list.count)", code: "invalid_value")
+            }
             for (i, t) in list.enumerated() {
                 let at = "tools[\(i)]"
                 guard t["type"] == .string("function"), case .object? = t["function"] else {

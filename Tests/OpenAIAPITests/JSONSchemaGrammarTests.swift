@@ -46,6 +46,20 @@ import Testing
         #expect(try JSONSchemaGrammar.anyObject().grammar.rules.count > 0)
     }
 
+    @Test func loopsThatReadNothingAreRefused() throws {
+        let selfRef = ##"{"$defs": {"a": {"$ref": "#/$defs/a"}}, "$ref": "#/$defs/a"}"##
+        let viaAnyOf = ##"{"$defs": {"a": {"anyOf": [{"type": "null"}, {"$ref": "#/$defs/b"}]}, "b": {"$ref": "#/$defs/a"}}, "$ref": "#/$defs/a"}"##
+        for schema in [selfRef, viaAnyOf] {
+            #expect(throws: JSONSchemaGrammar.Unsupported.self) { try JSONSchemaGrammar(schema: try JSONParser().parse(schema)) }
+        }
+        // A left-recursive grammar built by hand does not hang the reader either.
+        var g = Grammar()
+        let r = g.declare()
+        g.define(r, [[.rule(r)], [.bytes(ByteSet([0x61]))]])
+        let state = GrammarState(grammar: g, root: r)
+        #expect(state.advanced(Array("a".utf8), g)?.isComplete == true)
+    }
+
     @Test(arguments: ["pattern", "format", "not", "if", "patternProperties", "uniqueItems", "multipleOf"])
     func unsupportedKeywordsAreNamed(_ keyword: String) {
         let schema = JSONValue.object(JSONObject([("type", .string("object")), ("properties", .object(JSONObject([("x", .object(JSONObject([(keyword, .int(1))])))])))]))

@@ -91,7 +91,8 @@ struct GrammarState: Sendable, Hashable {
     /// The state before the first byte of a document of `root`.
     init(grammar g: Grammar, root: Int) {
         var out: Set<[Int32]> = []
-        for alt in g.rules[root] { GrammarState.expand([alt], g, into: &out) }
+        var seen: Set<[Int32]> = []
+        for alt in g.rules[root] { GrammarState.expand([alt], g, into: &out, seen: &seen) }
         stacks = out
     }
 
@@ -112,11 +113,12 @@ struct GrammarState: Sendable, Hashable {
     /// The state after `byte`, or nil when no stack can take it.
     func advanced(_ byte: UInt8, _ g: Grammar) -> GrammarState? {
         var out: Set<[Int32]> = []
+        var seen: Set<[Int32]> = []
         for s in stacks {
             guard let top = s.last, case .bytes(let set) = g.elements[Int(top)], set.contains(byte) else { continue }
             var next = s
             next[next.count - 1] = top + 1
-            GrammarState.expand(next, g, into: &out)
+            GrammarState.expand(next, g, into: &out, seen: &seen)
         }
         return out.isEmpty ? nil : GrammarState(stacks: out)
     }
@@ -131,8 +133,10 @@ struct GrammarState: Sendable, Hashable {
     }
 
     /// Brings a stack to positions that read a byte: ends of alternatives pop, rule
-    /// references push each of their alternatives.
-    private static func expand(_ stack: [Int32], _ g: Grammar, into out: inout Set<[Int32]>) {
+    /// references push each of their alternatives. `seen` stops a rule that reaches itself
+    /// without reading a byte (left recursion) from looping.
+    private static func expand(_ stack: [Int32], _ g: Grammar, into out: inout Set<[Int32]>, seen: inout Set<[Int32]>) {
+        guard seen.insert(stack).inserted else { return }
         guard let top = stack.last else {
             out.insert(stack)
             return
@@ -141,14 +145,14 @@ struct GrammarState: Sendable, Hashable {
         case .bytes:
             out.insert(stack)
         case .end:
-            expand(Array(stack.dropLast()), g, into: &out)
+            expand(Array(stack.dropLast()), g, into: &out, seen: &seen)
         case .rule(let r):
             var base = stack
             base[base.count - 1] = top + 1
             // A reference as the last element of an alternative is a tail call: nothing to return to.
             if case .end = g.elements[Int(top + 1)] { base.removeLast() }
             guard base.count < 4096 else { return }  // nesting beyond any sane document
-            for alt in g.rules[r] { expand(base + [alt], g, into: &out) }
+            for alt in g.rules[r] { expand(base + [alt], g, into: &out, seen: &seen) }
         }
     }
 }

@@ -12,6 +12,10 @@ struct JSONSchemaGrammar {
     private(set) var root = 0
     private let document: JSONValue
     private var refs: [String: Int] = [:]
+    /// References being compiled, with the count of containers entered when each began: meeting
+    /// one again with no container (object, array) in between is a loop that reads nothing.
+    private var compiling: [String: Int] = [:]
+    private var containers = 0
     private var cache: [String: Int] = [:]
     private var ws = 0
 
@@ -266,6 +270,8 @@ struct JSONSchemaGrammar {
         case "boolean": return grammar.rule([b("true"), b("false")])
         case "null": return grammar.rule([b("null")])
         case "array":
+            containers += 1
+            defer { containers -= 1 }
             let item = try o["items"].map { sub throws(Unsupported) in try compile(sub, path: "\(path)/items") } ?? anyValue()
             let lo = try int(o, "minItems", path) ?? 0, hi = try int(o, "maxItems", path)
             let items = repeated([.rule(item)], min: lo, max: hi, separator: [.rule(ws)] + b(",") + [.rule(ws)])
@@ -276,6 +282,8 @@ struct JSONSchemaGrammar {
     }
 
     private mutating func object(_ o: JSONObject, path: String) throws(Unsupported) -> Int {
+        containers += 1
+        defer { containers -= 1 }
         var props: [(String, JSONValue)] = []
         if let p = o["properties"] {
             guard case .object(let po) = p else { throw Unsupported(keyword: "properties (an object)", path: path) }
@@ -317,6 +325,9 @@ struct JSONSchemaGrammar {
     }
 
     private mutating func reference(_ ref: String, path: String) throws(Unsupported) -> Int {
+        if let started = compiling[ref], started == containers {
+            throw Unsupported(keyword: "$ref '\(ref)' (it leads back to itself without any object or array in between)", path: path)
+        }
         if let r = refs[ref] { return r }
         let parts = ref.split(separator: "/").map(String.init)
         guard parts.count == 3, parts[0] == "#", parts[1] == "$defs" || parts[1] == "definitions",
@@ -326,6 +337,8 @@ struct JSONSchemaGrammar {
         // Declared before compiling, so a recursive reference finds it.
         let r = grammar.declare()
         refs[ref] = r
+        compiling[ref] = containers
+        defer { compiling[ref] = nil }
         let body = try compile(target, path: ref)
         grammar.define(r, [[.rule(body)]])
         return r
