@@ -51,30 +51,28 @@ class Server:
             self.proc.kill()
 
 
-@pytest.fixture(scope="session")
-def server():
-    s = Server("--model", "smollm2-135m-instruct", "--ctx-size", "512", "--kv-tokens", "8192")
+def _serving(*args):
+    s = Server(*args)
     yield s
     s.stop()
+
+
+@pytest.fixture(scope="session")
+def server():
+    yield from _serving("--model", "smollm2-135m-instruct", "--ctx-size", "512", "--kv-tokens", "8192")
 
 
 @pytest.fixture(scope="session")
 def tiny_queue_server():
-    s = Server("--model", "smollm2-135m-instruct", "--ctx-size", "256", "--max-waiting", "0")
-    yield s
-    s.stop()
+    yield from _serving("--model", "smollm2-135m-instruct", "--ctx-size", "256", "--max-waiting", "0")
 
 
 @pytest.fixture(scope="session")
 def qwen_server():
-    s = Server("--model", "qwen2.5-coder-0.5b-instruct", "--ctx-size", "2048", "--kv-tokens", "8192")
-    yield s
-    s.stop()
+    yield from _serving("--model", "qwen2.5-coder-0.5b-instruct", "--ctx-size", "2048", "--kv-tokens", "8192")
 
 
 @pytest.fixture(scope="session")
 def guarded_server():
-    s = Server("--model", "smollm2-135m-instruct", "--ctx-size", "256", "--api-key", "s3cret",
-               "--cors-origin", "https://chat.example")
-    yield s
-    s.stop()
+    yield from _serving("--model", "smollm2-135m-instruct", "--ctx-size", "256", "--api-key", "s3cret",
+                        "--cors-origin", "https://chat.example")
