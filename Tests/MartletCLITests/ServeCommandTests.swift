@@ -24,6 +24,17 @@ import Testing
         #expect(r.stderr.contains(message), "\(r.stderr)")
     }
 
+    @Test func flagsBeatTheEnvironmentWhichBeatsTheFile() throws {
+        let path = try config("port: 8080\n")
+        defer { try? FileManager.default.removeItem(atPath: path) }
+        let env = try CLI.run(["serve", "--config", path], environment: ["MARTLET_PORT": "70000"])
+        #expect(env.status != 0 && env.stderr.contains("port must be between 0 and 65535, got 70000"), "\(env.stderr)")
+        let bad = try CLI.run(["serve", "--config", path], environment: ["MARTLET_PORT": "eighty"])
+        #expect(bad.stderr.contains("environment variable MARTLET_PORT: port must be an integer, got 'eighty'"), "\(bad.stderr)")
+        let flag = try CLI.run(["serve", "--config", path, "--port=70001"], environment: ["MARTLET_PORT": "70000"])
+        #expect(flag.stderr.contains("got 70001"), "\(flag.stderr)")
+    }
+
     @Test func theShippedConfigurationIsValid() throws {
         // Every key in config/martlet.yaml is one serve knows (checked without serving:
         // an impossible port is the only error).

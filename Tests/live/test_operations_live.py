@@ -78,6 +78,17 @@ def test_gzip_responses(server):
     assert "Content-Encoding" not in raw.headers and raw.text.startswith("# HELP")
 
 
+def test_access_log_lines():
+    s = Server("--model", MODEL, "--ctx-size", "256")
+    call(s.base, "/v1/chat/completions", {"model": MODEL, "messages": [{"role": "user", "content": "hi"}], "max_tokens": 2},
+         headers={"X-Request-Id": "log-check-1"})
+    s.stop()
+    lines = [json.loads(l) for l in s.proc.stdout.read().splitlines() if l.startswith("{")]
+    entry = next(l for l in lines if l.get("id") == "log-check-1")
+    assert entry["method"] == "POST" and entry["path"] == "/v1/chat/completions" and entry["status"] == 200
+    assert entry["duration_ms"] >= 0 and entry["completion_tokens"] == 2 and entry["prompt_tokens"] > 0 and "time" in entry
+
+
 def test_refuses_the_network_without_a_key():
     from conftest import _binary, ROOT
     r = subprocess.run([_binary(), "serve", "--host", "0.0.0.0", "--port", "0"], cwd=ROOT, capture_output=True, text=True, timeout=60)
