@@ -8,7 +8,6 @@ import OpenAIAPI
 import Runtime
 import Templates
 import Tokenization
-import Yams
 
 /// `martlet serve`: the OpenAI-compatible server. It listens at once and loads the model in
 /// the background (the API answers 503 until it is ready).
