@@ -77,9 +77,19 @@ final class Connection: @unchecked Sendable {
         readScratch.deallocate()
     }
 
+    /// Marks each connection's queue, so a responder called on it acts at once instead of
+    /// queueing a block (a handler answering synchronously costs no extra hop).
+    static let queueKey = DispatchSpecificKey<ObjectIdentifier>()
+
+    /// Runs `body` now when already on this connection's queue, else queues it.
+    func perform(_ body: @escaping @Sendable () -> Void) {
+        if DispatchQueue.getSpecific(key: Connection.queueKey) == ObjectIdentifier(self) { body() } else { queue.async(execute: body) }
+    }
+
     static func now() -> Double { Double(DispatchTime.now().uptimeNanoseconds) / 1e9 }
 
     func start() {
+        queue.setSpecific(key: Connection.queueKey, value: ObjectIdentifier(self))
         Sys.setOption(fd, Int32(IPPROTO_TCP), TCP_NODELAY, 1)
         readSource.setEventHandler { [unowned self] in readAvailable() }
         pendingCancels += 1

@@ -19,24 +19,24 @@ public final class HTTPResponder: Sendable {
     /// `f` runs (on the connection's queue) if the client leaves before the answer is
     /// complete, at most once; right away if it has already gone.
     public func onDisconnect(_ f: @escaping @Sendable () -> Void) {
-        connection.queue.async { [connection, generation] in connection.setDisconnectHandler(f, generation: generation) }
+        connection.perform { [connection, generation] in connection.setDisconnectHandler(f, generation: generation) }
     }
 
     /// Adds header fields to this request's response (whole or streamed): call it before
     /// answering.
     public func addHeaders(_ fields: [(String, String)]) {
-        connection.queue.async { [connection, generation] in connection.addHeaders(fields, generation: generation) }
+        connection.perform { [connection, generation] in connection.addHeaders(fields, generation: generation) }
     }
 
     /// `f(status)` runs once when the response has been written in full or the request ended
     /// without one (status 0): for access logs and metrics.
     public func onFinish(_ f: @escaping @Sendable (Int) -> Void) {
-        connection.queue.async { [connection, generation] in connection.setFinishHandler(f, generation: generation) }
+        connection.perform { [connection, generation] in connection.setFinishHandler(f, generation: generation) }
     }
 
     /// Sends a whole response.
     public func respond(_ response: HTTPResponse) {
-        connection.queue.async { [connection, generation] in connection.respond(response, generation: generation) }
+        connection.perform { [connection, generation] in connection.respond(response, generation: generation) }
     }
 
     /// Starts a streamed response (chunked for HTTP/1.1, close-delimited for HTTP/1.0).
@@ -45,19 +45,19 @@ public final class HTTPResponder: Sendable {
     /// before `finishStream`.
     public func startStream(status: Int, headers: HTTPHeaders, heartbeat: [UInt8]? = nil, heartbeatInterval: Double = 15,
                             onDisconnect: @escaping @Sendable () -> Void) {
-        connection.queue.async { [connection, generation] in
+        connection.perform { [connection, generation] in
             connection.startStream(status: status, headers: headers, heartbeat: heartbeat, interval: heartbeatInterval,
                                    onDisconnect: onDisconnect, generation: generation)
         }
     }
 
     public func send(_ bytes: [UInt8]) {
-        connection.queue.async { [connection, generation] in connection.streamSend(bytes, generation: generation) }
+        connection.perform { [connection, generation] in connection.streamSend(bytes, generation: generation) }
     }
 
     /// Ends the stream; the connection is kept for the next request when it can be.
     public func finishStream() {
-        connection.queue.async { [connection, generation] in connection.finishStream(generation: generation) }
+        connection.perform { [connection, generation] in connection.finishStream(generation: generation) }
     }
 }
 

@@ -65,7 +65,7 @@ extension StringProtocol {
 /// Key-value notes about one request, written by handlers and read when it is logged.
 /// Guarded by lock.
 public final class RequestNotes: @unchecked Sendable {
-    private let lock = NSLock()
+    private let lock = SpinLock()
     private var values: [(String, String)] = []
     public let id: String
 

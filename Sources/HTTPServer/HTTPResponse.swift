@@ -65,20 +65,18 @@ public struct HTTPResponse: Sendable {
 enum HTTPDate {
     // Guarded by lock.
     private nonisolated(unsafe) static var cached: (second: Int, text: String) = (-1, "")
-    private static let lock = NSLock()
+    private static let lock = SpinLock()
     private static let days = ["Sun", "Mon", "Tue", "Wed", "Thu", "Fri", "Sat"]
     private static let months = ["Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec"]
 
     static func now() -> String {
         var t = time(nil)
-        lock.lock()
-        defer { lock.unlock() }
-        if cached.second == t { return cached.text }
+        if let hit = lock.withLock({ cached.second == t ? cached.text : nil }) { return hit }
         var tm = tm()
         gmtime_r(&t, &tm)
         func two(_ v: Int32) -> String { v < 10 ? "0\(v)" : "\(v)" }
         let text = "\(days[Int(tm.tm_wday)]), \(two(tm.tm_mday)) \(months[Int(tm.tm_mon)]) \(tm.tm_year + 1900) \(two(tm.tm_hour)):\(two(tm.tm_min)):\(two(tm.tm_sec)) GMT"
-        cached = (t, text)
+        lock.withLock { cached = (t, text) }
         return text
     }
 }

@@ -29,6 +29,8 @@ public struct HTTPServerConfiguration: Sendable {
 final class ServerContext: @unchecked Sendable {
     let configuration: HTTPServerConfiguration
     let handler: HTTPHandler
+    /// For the per-request counters (the connection table keeps `lock`).
+    private let counters = SpinLock()
     /// Serial queues that run the connections' work, one per core: connection queues target
     /// them round-robin. Fewer queues than connections means fewer thread wake-ups per event
     /// (measured: a global concurrent target spent a third of the time waking threads).
@@ -53,23 +55,24 @@ final class ServerContext: @unchecked Sendable {
         self.handler = handler
     }
 
-    var isDraining: Bool { lock.withLock { draining } }
+    var isDraining: Bool { counters.withLock { draining } }
     var connectionCount: Int { lock.withLock { connections.count } }
-    var requestsInFlight: Int { lock.withLock { activeRequests } }
+    var requestsInFlight: Int { counters.withLock { activeRequests } }
 
     /// Registers a connection unless the server is full.
     func admit(_ c: Connection) -> Bool {
-        lock.withLock {
-            guard !draining, connections.count < configuration.maxConnections else { return false }
+        let d = isDraining
+        return lock.withLock {
+            guard !d, connections.count < configuration.maxConnections else { return false }
             connections[ObjectIdentifier(c)] = c
             return true
         }
     }
 
     func connectionClosed(_ c: Connection) { lock.withLock { connections[ObjectIdentifier(c)] = nil } }
-    func requestStarted() { lock.withLock { activeRequests += 1 } }
-    func requestFinished() { lock.withLock { activeRequests -= 1 } }
-    func startDraining() { lock.withLock { draining = true } }
+    func requestStarted() { counters.withLock { activeRequests += 1 } }
+    func requestFinished() { counters.withLock { activeRequests -= 1 } }
+    func startDraining() { counters.withLock { draining = true } }
 }
 
 /// A socket-level HTTP/1.1 server on Dispatch: one listening socket watched by a read

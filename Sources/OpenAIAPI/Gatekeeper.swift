@@ -1,4 +1,5 @@
 import Foundation
+import Synchronization
 import HTTPServer
 import JSON
 
@@ -46,15 +47,25 @@ public struct Gatekeeper: HTTPHandler {
         responder.addHeaders(headers)
         let (method, path, log, metrics) = (request.method, request.path, self.log, self.metrics)
         responder.onFinish { status in
-            let seconds = Double(DispatchTime.now().uptimeNanoseconds - start) / 1e9
-            metrics.request(route: route, status: status, seconds: seconds)
-            var fields: [(String, JSONValue)] = [
-                ("time", .string(ISO8601DateFormatter().string(from: Date()))), ("id", .string(notes.id)),
-                ("method", .string(method)), ("path", .string(String(path))), ("status", .int(status)),
-                ("duration_ms", .double((seconds * 1e4).rounded() / 10)),
-            ]
-            for (k, v) in notes.all { fields.append((k, Int(v).map { .int($0) } ?? .string(v))) }
-            log(PythonJSON.dumps(.object(JSONObject(fields))))
+            let micros = (DispatchTime.now().uptimeNanoseconds - start) / 1000
+            metrics.request(route: route, status: status, seconds: Double(micros) / 1e6)
+            // One JSON object per line, written directly (this runs for every request).
+            var line = "{\"time\": \""
+            line.reserveCapacity(200)
+            line += Timestamp.now()
+            line += "\", \"id\": "
+            line += Self.quote(notes.id)
+            line += ", \"method\": "
+            line += Self.quote(method)
+            line += ", \"path\": "
+            line += Self.quote(String(path.prefix(512)))
+            line += ", \"status\": "
+            line += String(status)
+            line += ", \"duration_us\": "
+            line += String(micros)
+            for (k, v) in notes.all { line += ", \(Self.quote(k)): \(Int(v).map(String.init) ?? Self.quote(v))" }
+            line += "}"
+            log(line)
         }
 
         if policy.loopbackOnly, let host = request.headers["host"], !Self.isLoopback(host: host) {
@@ -87,17 +98,34 @@ public struct Gatekeeper: HTTPHandler {
     /// (so a scanner cannot grow the label set).
     static func route(_ path: Substring) -> String {
         if path.hasPrefix("/v1/models/") { return "/v1/models/{id}" }
-        let known: Set<Substring> = ["/", "/health", "/ready", "/metrics", "/v1/models", "/v1/chat/completions", "/v1/completions", "/tokenize", "/detokenize"]
-        return known.contains(path) ? String(path) : "other"
+        return knownRoutes.first { $0 == path } ?? "other"
     }
 
-    /// The client's id when it is short and printable, else a new one.
+    private static let knownRoutes = ["/health", "/v1/chat/completions", "/v1/completions", "/", "/ready", "/metrics", "/v1/models",
+                                      "/tokenize", "/detokenize"]
+
+    /// A JSON string literal; plain ASCII (the usual case) without scanning twice.
+    static func quote(_ s: String) -> String {
+        if s.utf8.allSatisfy({ $0 >= 0x20 && $0 < 0x7F && $0 != 0x22 && $0 != 0x5C }) { return "\"" + s + "\"" }
+        return PythonJSON.quote(s)
+    }
+
+    /// The client's id when it is short and printable, else a new one: a random prefix for
+    /// this process and a counter.
     static func requestID(_ given: String?) -> String {
         if let g = given, !g.isEmpty, g.utf8.count <= 128, g.utf8.allSatisfy({ $0 > 0x20 && $0 < 0x7F }) { return g }
-        return UUID().uuidString.lowercased()
+        return idPrefix + String(idCounter.add(1, ordering: .relaxed).newValue, radix: 16)
     }
 
+    private static let idPrefix = String(UInt64.random(in: 1 << 40 ..< 1 << 44), radix: 16) + "-"
+    private static let idCounter = Atomic<Int>(0)
+
     static func isLoopback(host: String) -> Bool {
+        // The usual forms, without allocating.
+        if host.hasPrefix("127.0.0.1") || host.hasPrefix("localhost") {
+            let rest = host.utf8.dropFirst(host.hasPrefix("127.0.0.1") ? 9 : 9)
+            if rest.isEmpty || rest.first == UInt8(ascii: ":") { return true }
+        }
         var h = Substring(host.lowercased())
         if h.hasPrefix("[") {  // [::1]:8080
             guard let close = h.firstIndex(of: "]") else { return false }
@@ -119,5 +147,24 @@ public struct Gatekeeper: HTTPHandler {
             found = found || diff == 0
         }
         return found
+    }
+}
+
+/// The current UTC time as ISO 8601 to the second, formatted at most once a second (a
+/// formatter per request costs more than answering `/health`).
+enum Timestamp {
+    // Guarded by lock.
+    private nonisolated(unsafe) static var cached: (second: Int, text: String) = (-1, "")
+    private static let lock = SpinLock()
+
+    static func now() -> String {
+        var t = time(nil)
+        if let hit = lock.withLock({ cached.second == t ? cached.text : nil }) { return hit }
+        var tm = tm()
+        gmtime_r(&t, &tm)
+        func two(_ v: Int32) -> String { v < 10 ? "0\(v)" : "\(v)" }
+        let text = "\(tm.tm_year + 1900)-\(two(tm.tm_mon + 1))-\(two(tm.tm_mday))T\(two(tm.tm_hour)):\(two(tm.tm_min)):\(two(tm.tm_sec))Z"
+        lock.withLock { cached = (t, text) }
+        return text
     }
 }

@@ -1,9 +1,10 @@
 import Engine
 import Foundation
+import HTTPServer
 
 /// Counters and histograms for `GET /metrics` (Prometheus text format). Guarded by lock.
 public final class Metrics: @unchecked Sendable {
-    private let lock = NSLock()
+    private let lock = SpinLock()
     private var requests: [String: Int] = [:]          // "route|status" → count
     private var tokens: [String: Int] = [:]            // "model|kind" → count
     private static let ttftBuckets = [0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60]
@@ -56,8 +57,10 @@ public final class Metrics: @unchecked Sendable {
 
     /// The exposition text, with each model's engine gauges.
     func render(models: [(String, EngineStatistics)]) -> String {
-        lock.lock()
-        defer { lock.unlock() }
+        lock.withLock { renderLocked(models: models) }
+    }
+
+    private func renderLocked(models: [(String, EngineStatistics)]) -> String {
         var out = ""
         func family(_ name: String, _ type: String, _ help: String) { out += "# HELP \(name) \(help)\n# TYPE \(name) \(type)\n" }
         family("martlet_requests_total", "counter", "HTTP requests by route and status.")

@@ -74,9 +74,9 @@ struct Serve: ParsableCommand {
         policy.apiKeys = settings.apiKeys
         policy.corsOrigins = settings.corsOrigins
         policy.loopbackOnly = ServerSettings.isLoopback(settings.host)
-        let gate = Gatekeeper(inner: api.router, policy: policy, metrics: api.metrics) { line in
-            FileHandle.standardError.write(Data((line + "\n").utf8))
-        }
+        let accessLog = LineWriter(FileHandle.standardError)
+        Self.accessLog = accessLog
+        let gate = Gatekeeper(inner: api.router, policy: policy, metrics: api.metrics) { line in accessLog.write(line) }
         let server = HTTPServer(configuration: http, handler: gate)
         do { try server.start() } catch {
             printError("cannot listen on \(settings.host):\(settings.port): \(error.description)")
@@ -110,6 +110,7 @@ struct Serve: ParsableCommand {
                 server.shutdown(timeout: fixed.drainTimeout)
                 for service in api.loadedServices { service.engine.shutdown() }
                 usleep(200_000)  // the error events reach their connections
+                Self.accessLog?.flush()
                 say("martlet: stopped")
                 Foundation.exit(0)
             }
@@ -120,6 +121,7 @@ struct Serve: ParsableCommand {
     }
 
     nonisolated(unsafe) static var signalSources: [DispatchSourceSignal] = []
+    nonisolated(unsafe) static var accessLog: LineWriter?
 
     /// A model to load: its file, and the memory it will take.
     struct ModelPlan {

@@ -58,7 +58,7 @@ def test_request_id_metrics_and_access_log(server):
     _, headers, _ = call(base, "/health", headers={"X-Request-Id": "abc-123"})
     assert headers["X-Request-Id"] == "abc-123"
     _, headers, _ = call(base, "/health")
-    assert len(headers["X-Request-Id"]) == 36
+    assert headers["X-Request-Id"] and headers["X-Request-Id"] != "abc-123"
     call(base, "/v1/chat/completions", {"model": MODEL, "messages": [{"role": "user", "content": "hi"}], "max_tokens": 3})
     status, _, text = call(base, "/metrics")
     assert status == 200
@@ -86,7 +86,7 @@ def test_access_log_lines():
     lines = [json.loads(l) for l in s.proc.stdout.read().splitlines() if l.startswith("{")]
     entry = next(l for l in lines if l.get("id") == "log-check-1")
     assert entry["method"] == "POST" and entry["path"] == "/v1/chat/completions" and entry["status"] == 200
-    assert entry["duration_ms"] >= 0 and entry["completion_tokens"] == 2 and entry["prompt_tokens"] > 0 and "time" in entry
+    assert entry["duration_us"] >= 0 and entry["completion_tokens"] == 2 and entry["prompt_tokens"] > 0 and "time" in entry
 
 
 def test_refuses_the_network_without_a_key():
