@@ -61,22 +61,36 @@ public struct HTTPResponse: Sendable {
     }
 }
 
-/// The `Date` header value (RFC 9110 §5.6.7 IMF-fixdate), formatted at most once a second.
-enum HTTPDate {
-    // Guarded by lock.
-    private nonisolated(unsafe) static var cached: (second: Int, text: String) = (-1, "")
-    private static let lock = SpinLock()
-    private static let days = ["Sun", "Mon", "Tue", "Wed", "Thu", "Fri", "Sat"]
-    private static let months = ["Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec"]
+/// A UTC time text that changes once a second, formatted once a second however many
+/// requests ask (the `Date` header, access-log timestamps). Guarded by lock.
+public final class SecondClock: @unchecked Sendable {
+    private var cached: (second: Int, text: String) = (-1, "")
+    private let lock = SpinLock()
+    private let format: @Sendable (tm) -> String
 
-    static func now() -> String {
+    public init(format: @escaping @Sendable (tm) -> String) { self.format = format }
+
+    public func now() -> String {
         var t = time(nil)
         if let hit = lock.withLock({ cached.second == t ? cached.text : nil }) { return hit }
-        var tm = tm()
-        gmtime_r(&t, &tm)
-        func two(_ v: Int32) -> String { v < 10 ? "0\(v)" : "\(v)" }
-        let text = "\(days[Int(tm.tm_wday)]), \(two(tm.tm_mday)) \(months[Int(tm.tm_mon)]) \(tm.tm_year + 1900) \(two(tm.tm_hour)):\(two(tm.tm_min)):\(two(tm.tm_sec)) GMT"
+        var parts = tm()
+        gmtime_r(&t, &parts)
+        let text = format(parts)
         lock.withLock { cached = (t, text) }
         return text
     }
+
+    public static func two(_ v: Int32) -> String { v < 10 ? "0\(v)" : "\(v)" }
+}
+
+/// The `Date` header value (RFC 9110 §5.6.7 IMF-fixdate).
+enum HTTPDate {
+    private static let days = ["Sun", "Mon", "Tue", "Wed", "Thu", "Fri", "Sat"]
+    private static let months = ["Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec"]
+    private static let clock = SecondClock { t in
+        let two = SecondClock.two
+        return "\(days[Int(t.tm_wday)]), \(two(t.tm_mday)) \(months[Int(t.tm_mon)]) \(t.tm_year + 1900) \(two(t.tm_hour)):\(two(t.tm_min)):\(two(t.tm_sec)) GMT"
+    }
+
+    static func now() -> String { clock.now() }
 }

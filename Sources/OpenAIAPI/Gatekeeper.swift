@@ -150,21 +150,12 @@ public struct Gatekeeper: HTTPHandler {
     }
 }
 
-/// The current UTC time as ISO 8601 to the second, formatted at most once a second (a
-/// formatter per request costs more than answering `/health`).
+/// The current UTC time as ISO 8601 to the second (for the access log).
 enum Timestamp {
-    // Guarded by lock.
-    private nonisolated(unsafe) static var cached: (second: Int, text: String) = (-1, "")
-    private static let lock = SpinLock()
-
-    static func now() -> String {
-        var t = time(nil)
-        if let hit = lock.withLock({ cached.second == t ? cached.text : nil }) { return hit }
-        var tm = tm()
-        gmtime_r(&t, &tm)
-        func two(_ v: Int32) -> String { v < 10 ? "0\(v)" : "\(v)" }
-        let text = "\(tm.tm_year + 1900)-\(two(tm.tm_mon + 1))-\(two(tm.tm_mday))T\(two(tm.tm_hour)):\(two(tm.tm_min)):\(two(tm.tm_sec))Z"
-        lock.withLock { cached = (t, text) }
-        return text
+    private static let clock = SecondClock { t in
+        let two = SecondClock.two
+        return "\(t.tm_year + 1900)-\(two(t.tm_mon + 1))-\(two(t.tm_mday))T\(two(t.tm_hour)):\(two(t.tm_min)):\(two(t.tm_sec))Z"
     }
+
+    static func now() -> String { clock.now() }
 }
