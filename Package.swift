@@ -24,7 +24,8 @@ let package = Package(
         .target(name: "Engine", dependencies: ["Runtime", "Tokenization"]),
         .systemLibrary(name: "CZlib", pkgConfig: "zlib", providers: [.apt(["zlib1g-dev"])]),
         .systemLibrary(name: "COpenSSL", pkgConfig: "openssl", providers: [.apt(["libssl-dev"])]),
-        .target(name: "HTTPServer", dependencies: ["CZlib", "COpenSSL"]),
+        .systemLibrary(name: "CEpoll"),  // <sys/epoll.h>, which Glibc's module leaves out
+        .target(name: "HTTPServer", dependencies: ["CZlib", "COpenSSL", "CEpoll"]),
         .target(name: "OpenAIAPI", dependencies: ["HTTPServer", "Engine", "JSON", "Templates", "Tokenization"]),
         .executableTarget(
             name: "martlet",

@@ -4,21 +4,20 @@ import Foundation
 import Glibc
 #endif
 
-/// One client connection: reads through a Dispatch read source, parses requests one at a
-/// time (pipelined ones wait in the parser's buffer, so responses go out in order), and
-/// writes with a write source that exists only while output is pending.
+/// One client connection: reads when its event loop says the socket has input, parses
+/// requests one at a time (pipelined ones wait in the parser's buffer, so responses go out in
+/// order), and writes until the socket is full, then again when the loop says there is room.
 ///
-/// Confined to `queue`. The socket is closed only after both sources are cancelled.
+/// Confined to its loop's queue.
 final class Connection: @unchecked Sendable {
     let fd: Int32
     let queue: DispatchQueue
     private let server: ServerContext
+    private let loop: EventLoop
+    /// The loop's name for this connection, once registered.
+    private var token: UInt64?
     private var parser: HTTPParser
-    private let readSource: DispatchSourceRead
-    private var writeSource: DispatchSourceWrite?
-    private var writeSourceRunning = false
     private var timer: DispatchSourceTimer?
-    private var readScratch: UnsafeMutableRawPointer
     /// TLS over this socket, when the server has a certificate.
     private let tls: TLSSession?
 
@@ -47,7 +46,6 @@ final class Connection: @unchecked Sendable {
     private var headStarted: Double?
     private var lastWrite: Double
 
-    private var pendingCancels = 0
     /// A request has been handed to the handler and not yet answered in full.
     private var requestOpen = false
     /// Set by the handler for the request being answered.
@@ -56,50 +54,52 @@ final class Connection: @unchecked Sendable {
     private var responseStatus = 0
     private var lingerStarted = 0.0
 
-    init(fd: Int32, server: ServerContext) {
+    init(fd: Int32, server: ServerContext, loop: EventLoop) {
         self.fd = fd
         self.server = server
-        queue = DispatchQueue(label: "martlet.connection", target: server.targetQueue)
+        self.loop = loop
+        queue = loop.queue
         parser = HTTPParser(limits: server.configuration.limits)
-        readScratch = .allocate(byteCount: 16 * 1024, alignment: 16)
         tls = server.configuration.tls.flatMap { TLSSession(context: $0) }
-        readSource = DispatchSource.makeReadSource(fileDescriptor: fd, queue: queue)
         let now = Self.now()
         lastActivity = now
         lastWrite = now
     }
 
-    /// A connection refused before it started: closes the socket and releases the buffers.
-    func discard() {
-        readSource.setCancelHandler { [fd] in close(fd) }
-        readSource.resume()
-        readSource.cancel()
-        readScratch.deallocate()
-    }
-
-    /// Marks each connection's queue, so a responder called on it acts at once instead of
-    /// queueing a block (a handler answering synchronously costs no extra hop).
-    static let queueKey = DispatchSpecificKey<ObjectIdentifier>()
-
-    /// Runs `body` now when already on this connection's queue, else queues it.
-    func perform(_ body: @escaping @Sendable () -> Void) {
-        if DispatchQueue.getSpecific(key: Connection.queueKey) == ObjectIdentifier(self) { body() } else { queue.async(execute: body) }
-    }
+    /// Whether the caller runs on this connection's queue (a responder called there acts at
+    /// once instead of queueing a block).
+    var isCurrent: Bool { loop.isCurrent }
 
     static func now() -> Double { Double(DispatchTime.now().uptimeNanoseconds) / 1e9 }
 
+    /// Joins the loop (from any thread).
     func start() {
-        queue.setSpecific(key: Connection.queueKey, value: ObjectIdentifier(self))
-        Sys.setOption(fd, Int32(IPPROTO_TCP), TCP_NODELAY, 1)
-        readSource.setEventHandler { [unowned self] in readAvailable() }
-        pendingCancels += 1
-        readSource.setCancelHandler { [self] in sourceCancelled() }
-        readSource.resume()
-        let t = DispatchSource.makeTimerSource(queue: queue)
-        t.schedule(deadline: .now() + 1, repeating: 1, leeway: .milliseconds(250))
-        t.setEventHandler { [unowned self] in tick() }
-        t.resume()
-        timer = t
+        queue.async { [self] in
+            Sys.setOption(fd, Int32(IPPROTO_TCP), TCP_NODELAY, 1)
+            do { token = try loop.add(self) } catch { return closeSocket() }
+            let t = DispatchSource.makeTimerSource(queue: queue)
+            t.schedule(deadline: .now() + 1, repeating: 1, leeway: .milliseconds(250))
+            t.setEventHandler { [weak self] in self?.tick() }
+            t.resume()
+            timer = t
+        }
+    }
+
+    // MARK: - Events from the loop
+
+    /// The socket has input (or the peer hung up). Edge-triggered: read until it would block.
+    func readable() {
+        if !readingSuspended { readAvailable() }
+    }
+
+    /// The socket has room for output again: write, then take the requests that waited for it.
+    func writable() {
+        guard pendingOutput > 0 else { return }
+        flush()
+        if state == .reading && !outputBacklogged {
+            processInput()
+            resumeReading()
+        }
     }
 
     // MARK: - Reading
@@ -109,7 +109,7 @@ final class Connection: @unchecked Sendable {
         if state == .lingering { return drain() }
         while true {
             let r: Sys.IOResult
-            do { r = try Sys.read(fd, readScratch, 16 * 1024) } catch { return abort() }
+            do { r = try Sys.read(fd, loop.readBuffer, EventLoop.readBufferSize) } catch { return abort() }
             switch r {
             case .wouldBlock:
                 return
@@ -120,7 +120,7 @@ final class Connection: @unchecked Sendable {
                 return beginClose()
             case .bytes(let n):
                 lastActivity = Self.now()
-                let received = UnsafeRawBufferPointer(start: readScratch, count: n)
+                let received = UnsafeRawBufferPointer(start: loop.readBuffer, count: n)
                 if let tls {
                     let plain: [UInt8]
                     do { plain = try tls.receive(received) } catch { return abort() }
@@ -132,18 +132,22 @@ final class Connection: @unchecked Sendable {
                 }
                 if state == .reading { processInput() }
                 guard state != .closed else { return }
-                // Bytes pile up behind a response being written: stop reading for now.
-                if parser.bufferedBytes > server.configuration.maxBufferedInput && !readingSuspended && state != .reading {
+                // Bytes pile up behind a response being made or written: stop reading for now.
+                if parser.bufferedBytes > server.configuration.maxBufferedInput && !readingSuspended && (state != .reading || outputBacklogged) {
                     readingSuspended = true
-                    readSource.suspend()
                     return
                 }
             }
         }
     }
 
+    /// Pipelined requests wait while this much output is unsent: a client that sends without
+    /// reading cannot make the server buffer responses without bound.
+    private static let pipelineOutputLimit = 64 * 1024
+    private var outputBacklogged: Bool { pendingOutput > Self.pipelineOutputLimit }
+
     private func processInput() {
-        while state == .reading {
+        while state == .reading && !outputBacklogged {
             switch parser.next() {
             case .incomplete:
                 if parser.bufferedBytes > 0 { if headStarted == nil { headStarted = Self.now() } } else { headStarted = nil }
@@ -312,11 +316,16 @@ final class Connection: @unchecked Sendable {
         guard keepAlive else { return beginClose() }
         state = .reading
         lastActivity = Self.now()
-        if readingSuspended {
-            readingSuspended = false
-            readSource.resume()
-        }
         processInput()
+        resumeReading()
+    }
+
+    /// Reading paused behind a response: the loop's edge for what arrived meanwhile has
+    /// passed, so read now (as a new block, not inside the caller).
+    private func resumeReading() {
+        guard readingSuspended else { return }
+        readingSuspended = false
+        queue.async { [self] in readAvailable() }
     }
 
     // MARK: - Writing
@@ -353,28 +362,10 @@ final class Connection: @unchecked Sendable {
                 outputSent += n
                 lastWrite = Self.now()
             case .wouldBlock, .endOfFile:
-                return awaitWritable()
+                return  // the loop calls `writable` when there is room
             }
         }
-        if writeSourceRunning {
-            writeSource?.suspend()
-            writeSourceRunning = false
-        }
         if state == .closing { finishClose() }
-    }
-
-    private func awaitWritable() {
-        if writeSource == nil {
-            let ws = DispatchSource.makeWriteSource(fileDescriptor: fd, queue: queue)
-            ws.setEventHandler { [unowned self] in flush() }
-            pendingCancels += 1
-            ws.setCancelHandler { [self] in sourceCancelled() }
-            writeSource = ws
-        }
-        if !writeSourceRunning {
-            writeSourceRunning = true
-            writeSource!.resume()
-        }
     }
 
     // MARK: - Timers
@@ -389,6 +380,8 @@ final class Connection: @unchecked Sendable {
                 isHEAD = false
                 writeResponse(.error(408, "the request header took longer than \(Int(c.headerTimeout)) s"))
                 beginClose()
+            } else if pendingOutput > 0 && now - lastWrite > c.keepAliveTimeout {
+                abort()  // pipelined responses that the client never reads
             } else if parser.bufferedBytes == 0 && now - lastActivity > c.keepAliveTimeout {
                 beginClose()
             }
@@ -398,7 +391,7 @@ final class Connection: @unchecked Sendable {
             // A peer that never reads what is left: give up after the keep-alive timeout.
             if now - lastWrite > c.keepAliveTimeout { abort() }
         case .lingering:
-            if now - lingerStarted > 2 { cancelSources() }
+            if now - lingerStarted > 2 { closeSocket() }
         case .handling, .closed:
             break
         }
@@ -445,39 +438,28 @@ final class Connection: @unchecked Sendable {
         state = .lingering
         lingerStarted = Self.now()
         shutdown(fd, Int32(SHUT_WR))
-        if readingSuspended { readSource.resume(); readingSuspended = false }
+        readingSuspended = false
         drain()
     }
 
     private func drain() {
         while true {
-            let r = (try? Sys.read(fd, readScratch, 16 * 1024)) ?? .endOfFile
+            let r = (try? Sys.read(fd, loop.readBuffer, EventLoop.readBufferSize)) ?? .endOfFile
             switch r {
             case .bytes: continue
             case .wouldBlock: return
-            case .endOfFile: return cancelSources()
+            case .endOfFile: return closeSocket()
             }
         }
     }
 
-    private func cancelSources() {
+    private func closeSocket() {
         guard state != .closed else { return }
         state = .closed
         timer?.cancel()
         timer = nil
-        if let ws = writeSource {
-            if !writeSourceRunning { ws.resume() }
-            ws.cancel()
-        }
-        readSource.cancel()
-    }
-
-    private func sourceCancelled() {
-        pendingCancels -= 1
-        guard pendingCancels == 0 else { return }
+        if let token { loop.remove(token: token, fd: fd) }
         close(fd)
-        readScratch.deallocate()
-        writeSource = nil
         server.connectionClosed(self)
     }
 }

@@ -5,8 +5,10 @@ public protocol HTTPHandler: Sendable {
     func handle(_ request: HTTPRequest, _ responder: HTTPResponder)
 }
 
-/// The way back to one request's connection. Safe to use from any thread: every call hops
-/// onto the connection's queue. Calls after the connection has gone do nothing.
+/// The way back to one request's connection. Safe to use from any thread: a call made on the
+/// connection's own queue acts at once (no block is allocated or queued; this is the path of
+/// every synchronous answer), any other hops onto that queue. Calls after the connection has
+/// gone do nothing.
 public final class HTTPResponder: Sendable {
     private let connection: Connection
     private let generation: Int
@@ -19,24 +21,28 @@ public final class HTTPResponder: Sendable {
     /// `f` runs (on the connection's queue) if the client leaves before the answer is
     /// complete, at most once; right away if it has already gone.
     public func onDisconnect(_ f: @escaping @Sendable () -> Void) {
-        connection.perform { [connection, generation] in connection.setDisconnectHandler(f, generation: generation) }
+        if connection.isCurrent { return connection.setDisconnectHandler(f, generation: generation) }
+        connection.queue.async { [self] in onDisconnect(f) }
     }
 
     /// Adds header fields to this request's response (whole or streamed): call it before
     /// answering.
     public func addHeaders(_ fields: [(String, String)]) {
-        connection.perform { [connection, generation] in connection.addHeaders(fields, generation: generation) }
+        if connection.isCurrent { return connection.addHeaders(fields, generation: generation) }
+        connection.queue.async { [self] in addHeaders(fields) }
     }
 
     /// `f(status)` runs once when the response has been written in full or the request ended
     /// without one (status 0): for access logs and metrics.
     public func onFinish(_ f: @escaping @Sendable (Int) -> Void) {
-        connection.perform { [connection, generation] in connection.setFinishHandler(f, generation: generation) }
+        if connection.isCurrent { return connection.setFinishHandler(f, generation: generation) }
+        connection.queue.async { [self] in onFinish(f) }
     }
 
     /// Sends a whole response.
     public func respond(_ response: HTTPResponse) {
-        connection.perform { [connection, generation] in connection.respond(response, generation: generation) }
+        if connection.isCurrent { return connection.respond(response, generation: generation) }
+        connection.queue.async { [self] in respond(response) }
     }
 
     /// Starts a streamed response (chunked for HTTP/1.1, close-delimited for HTTP/1.0).
@@ -45,19 +51,23 @@ public final class HTTPResponder: Sendable {
     /// before `finishStream`.
     public func startStream(status: Int, headers: HTTPHeaders, heartbeat: [UInt8]? = nil, heartbeatInterval: Double = 15,
                             onDisconnect: @escaping @Sendable () -> Void) {
-        connection.perform { [connection, generation] in
-            connection.startStream(status: status, headers: headers, heartbeat: heartbeat, interval: heartbeatInterval,
-                                   onDisconnect: onDisconnect, generation: generation)
+        if connection.isCurrent {
+            return connection.startStream(status: status, headers: headers, heartbeat: heartbeat, interval: heartbeatInterval,
+                                          onDisconnect: onDisconnect, generation: generation)
         }
+        connection.queue.async { [self] in startStream(status: status, headers: headers, heartbeat: heartbeat,
+                                                        heartbeatInterval: heartbeatInterval, onDisconnect: onDisconnect) }
     }
 
     public func send(_ bytes: [UInt8]) {
-        connection.perform { [connection, generation] in connection.streamSend(bytes, generation: generation) }
+        if connection.isCurrent { return connection.streamSend(bytes, generation: generation) }
+        connection.queue.async { [self] in send(bytes) }
     }
 
     /// Ends the stream; the connection is kept for the next request when it can be.
     public func finishStream() {
-        connection.perform { [connection, generation] in connection.finishStream(generation: generation) }
+        if connection.isCurrent { return connection.finishStream(generation: generation) }
+        connection.queue.async { [self] in finishStream() }
     }
 }
 

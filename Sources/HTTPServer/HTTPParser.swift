@@ -219,15 +219,15 @@ public struct HTTPParser: Sendable {
         position = fieldsEnd + 2
 
         var request = HTTPRequest(method: String(decoding: parts[0], as: UTF8.self), target: String(decoding: parts[1], as: UTF8.self),
-                                  minorVersion: minor, headers: headers, body: [], notes: nil)
+                                  minorVersion: minor, headers: headers)
         if minor >= 1 {
-            let hosts = headers.values("host")
-            if hosts.count != 1 { return Self.bad(hosts.isEmpty ? "missing Host header" : "more than one Host header") }
+            let hosts = headers.count("host")
+            if hosts != 1 { return Self.bad(hosts == 0 ? "missing Host header" : "more than one Host header") }
         }
 
         // Message body length (RFC 9112 §6.3).
-        let codings = headers.values("transfer-encoding")
-        let lengths = headers.values("content-length")
+        let codings = headers.contains("transfer-encoding") ? headers.values("transfer-encoding") : []
+        let lengths = headers.contains("content-length") ? headers.values("content-length") : []
         if !codings.isEmpty {
             if !lengths.isEmpty { return Self.bad("both Transfer-Encoding and Content-Length") }
             if minor == 0 { return Self.bad("Transfer-Encoding in an HTTP/1.0 request") }

@@ -4,7 +4,9 @@ import Foundation
 public struct HTTPRequest: Sendable {
     public var method: String
     /// The request target as sent (origin form: path and query).
-    public var target: String
+    public let target: String
+    /// The target up to any `?`.
+    public let path: Substring
     /// HTTP/1.x minor version: 0 or 1.
     public var minorVersion: Int
     public var headers: HTTPHeaders
@@ -13,17 +15,26 @@ public struct HTTPRequest: Sendable {
     /// access log; set by whoever wraps the handlers.
     public var notes: RequestNotes?
 
-    public var path: Substring { target.split(separator: "?", maxSplits: 1, omittingEmptySubsequences: false)[0] }
+    public init(method: String, target: String, minorVersion: Int, headers: HTTPHeaders, body: [UInt8] = [], notes: RequestNotes? = nil) {
+        self.method = method
+        self.target = target
+        path = target.utf8.firstIndex(of: UInt8(ascii: "?")).map { target[..<$0] } ?? target[...]
+        self.minorVersion = minorVersion
+        self.headers = headers
+        self.body = body
+        self.notes = notes
+    }
 
     /// Whether the connection stays open after the response (RFC 9112 §9.3).
     public var keepAlive: Bool {
+        guard headers.contains("connection") else { return minorVersion >= 1 }
         let tokens = headers.values("connection").flatMap { $0.split(separator: ",").map { $0.trimmingSpaces.lowercased() } }
         if tokens.contains("close") { return false }
         return minorVersion >= 1 || tokens.contains("keep-alive")
     }
 }
 
-/// Header fields in arrival order; names compare case-insensitively.
+/// Header fields in arrival order; names compare case-insensitively (ASCII).
 public struct HTTPHeaders: Sendable, Sequence {
     public private(set) var fields: [(name: String, value: String)] = []
 
@@ -44,14 +55,35 @@ public struct HTTPHeaders: Sendable, Sequence {
 
     public func contains(_ name: String) -> Bool { fields.contains { $0.name.asciiCaseInsensitiveEquals(name) } }
 
+    /// How many fields have this name.
+    public func count(_ name: String) -> Int {
+        var n = 0
+        for f in fields where f.name.asciiCaseInsensitiveEquals(name) { n += 1 }
+        return n
+    }
+
     public func makeIterator() -> IndexingIterator<[(name: String, value: String)]> { fields.makeIterator() }
 }
 
 extension StringProtocol {
+    /// Header names are looked up for every request: compared over contiguous bytes.
     func asciiCaseInsensitiveEquals(_ other: some StringProtocol) -> Bool {
         let a = utf8, b = other.utf8
         guard a.count == b.count else { return false }
-        return zip(a, b).allSatisfy { x, y in x == y || (x | 0x20 == y | 0x20 && (x | 0x20) >= 0x61 && (x | 0x20) <= 0x7A) }
+        if let r = a.withContiguousStorageIfAvailable({ x in b.withContiguousStorageIfAvailable { y in Self.foldedEqual(x, y) } }), let r {
+            return r
+        }
+        return zip(a, b).allSatisfy { x, y in Self.foldedEqual(x, y) }
+    }
+
+    @inline(__always)
+    private static func foldedEqual(_ x: UInt8, _ y: UInt8) -> Bool {
+        x == y || (x | 0x20 == y | 0x20 && (x | 0x20) >= 0x61 && (x | 0x20) <= 0x7A)
+    }
+
+    private static func foldedEqual(_ x: UnsafeBufferPointer<UInt8>, _ y: UnsafeBufferPointer<UInt8>) -> Bool {
+        for i in 0..<x.count where !foldedEqual(x[i], y[i]) { return false }
+        return true
     }
 
     var trimmingSpaces: String {

@@ -50,15 +50,37 @@ public struct HTTPResponse: Sendable {
         }
     }
 
-    /// The status line and header section, ending with the blank line.
+    /// The status line and header section, ending with the blank line. Built as bytes: this
+    /// runs for every response.
     static func head(status: Int, headers: HTTPHeaders, contentLength: Int?, keepAlive: Bool, chunked: Bool = false) -> [UInt8] {
-        var s = "HTTP/1.1 \(status) \(reason(status))\r\nDate: \(HTTPDate.now())\r\nServer: martlet\r\n"
-        for (name, value) in headers.fields { s += "\(name): \(value)\r\n" }
-        if let contentLength { s += "Content-Length: \(contentLength)\r\n" }
-        if chunked { s += "Transfer-Encoding: chunked\r\n" }
-        s += keepAlive ? "Connection: keep-alive\r\n\r\n" : "Connection: close\r\n\r\n"
-        return Array(s.utf8)
+        var out: [UInt8] = []
+        out.reserveCapacity(256)
+        out.append(contentsOf: "HTTP/1.1 ".utf8)
+        appendDecimal(status, to: &out)
+        out.append(0x20)
+        out.append(contentsOf: reason(status).utf8)
+        out.append(contentsOf: "\r\nDate: ".utf8)
+        out.append(contentsOf: HTTPDate.now().utf8)
+        out.append(contentsOf: "\r\nServer: martlet\r\n".utf8)
+        for (name, value) in headers.fields {
+            out.append(contentsOf: name.utf8)
+            out.append(contentsOf: ": ".utf8)
+            out.append(contentsOf: value.utf8)
+            out.append(contentsOf: "\r\n".utf8)
+        }
+        if let contentLength {
+            out.append(contentsOf: "Content-Length: ".utf8)
+            appendDecimal(contentLength, to: &out)
+            out.append(contentsOf: "\r\n".utf8)
+        }
+        if chunked { out.append(contentsOf: "Transfer-Encoding: chunked\r\n".utf8) }
+        out.append(contentsOf: (keepAlive ? "Connection: keep-alive\r\n\r\n" : "Connection: close\r\n\r\n").utf8)
+        return out
     }
+
+    /// An integer in decimal (a small string: no allocation).
+    @inline(__always)
+    static func appendDecimal(_ value: Int, to out: inout [UInt8]) { out.append(contentsOf: String(value).utf8) }
 }
 
 /// A UTC time text that changes once a second, formatted once a second however many

@@ -31,20 +31,12 @@ final class ServerContext: @unchecked Sendable {
     let handler: HTTPHandler
     /// For the per-request counters (the connection table keeps `lock`).
     private let counters = SpinLock()
-    /// Serial queues that run the connections' work, one per core: connection queues target
-    /// them round-robin. Fewer queues than connections means fewer thread wake-ups per event
-    /// (measured: a global concurrent target spent a third of the time waking threads).
-    /// Handlers therefore move slow work (rendering, tokenizing) elsewhere.
-    private let loops: [DispatchQueue] = (0..<max(1, ProcessInfo.processInfo.activeProcessorCount)).map {
-        DispatchQueue(label: "martlet.io.\($0)", qos: .userInitiated)
-    }
-    private var nextLoop = 0
-    var targetQueue: DispatchQueue {
-        lock.withLock {
-            nextLoop = (nextLoop + 1) % loops.count
-            return loops[nextLoop]
-        }
-    }
+    /// The I/O loops, one per core; connections join them round-robin. Fewer queues than
+    /// connections means fewer thread wake-ups per event (measured: a global concurrent queue
+    /// spent a third of the time waking threads). Handlers therefore move slow work
+    /// (rendering, tokenizing) elsewhere.
+    private var loops: [EventLoop] = []
+    private var lastLoop = 0
     private let lock = NSLock()
     private var connections: [ObjectIdentifier: Connection] = [:]
     private var activeRequests = 0
@@ -55,17 +47,26 @@ final class ServerContext: @unchecked Sendable {
         self.handler = handler
     }
 
+    /// Starts the loops; before the first connection.
+    func startLoops() throws(SystemCallError) {
+        var started: [EventLoop] = []
+        for i in 0..<max(1, ProcessInfo.processInfo.activeProcessorCount) { started.append(try EventLoop(label: "martlet.io.\(i)")) }
+        lock.withLock { loops = started }
+    }
+
     var isDraining: Bool { counters.withLock { draining } }
     var connectionCount: Int { lock.withLock { connections.count } }
     var requestsInFlight: Int { counters.withLock { activeRequests } }
 
-    /// Registers a connection unless the server is full.
-    func admit(_ c: Connection) -> Bool {
+    /// A new connection for the socket on the next loop, or nil when the server is full.
+    func admit(fd: Int32) -> Connection? {
         let d = isDraining
         return lock.withLock {
-            guard !d, connections.count < configuration.maxConnections else { return false }
+            guard !d, connections.count < configuration.maxConnections else { return nil }
+            lastLoop = (lastLoop + 1) % loops.count
+            let c = Connection(fd: fd, server: self, loop: loops[lastLoop])
             connections[ObjectIdentifier(c)] = c
-            return true
+            return c
         }
     }
 
@@ -76,7 +77,7 @@ final class ServerContext: @unchecked Sendable {
 }
 
 /// A socket-level HTTP/1.1 server on Dispatch: one listening socket watched by a read
-/// source, one serial queue per connection. Knows nothing of what it serves.
+/// source, connections spread over one event loop per core. Knows nothing of what it serves.
 public final class HTTPServer: @unchecked Sendable {
     private let context: ServerContext
     private var listenFD: Int32 = -1
@@ -96,6 +97,7 @@ public final class HTTPServer: @unchecked Sendable {
     /// Binds and starts accepting.
     public func start() throws(SystemCallError) {
         let c = context.configuration
+        try context.startLoops()
         let (fd, bound) = try Sys.listen(host: c.host, port: c.port, backlog: c.backlog)
         listenFD = fd
         port = bound
@@ -116,15 +118,14 @@ public final class HTTPServer: @unchecked Sendable {
                 // Out of descriptors or similar: try again on the next event.
                 return
             }
-            let connection = Connection(fd: fd, server: context)
-            if context.admit(connection) {
+            if let connection = context.admit(fd: fd) {
                 connection.start()
             } else {
                 // Full (or shutting down): say so in one write and close.
                 let body = "the server has too many open connections\n"
                 let response = "HTTP/1.1 503 Service Unavailable\r\nContent-Type: text/plain\r\nContent-Length: \(body.utf8.count)\r\nRetry-After: 1\r\nConnection: close\r\n\r\n\(body)"
                 _ = response.withCString { send(fd, $0, strlen($0), Int32(MSG_NOSIGNAL)) }
-                connection.discard()
+                close(fd)
             }
         }
     }

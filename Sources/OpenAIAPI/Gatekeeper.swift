@@ -21,11 +21,11 @@ public struct Gatekeeper: HTTPHandler {
     let inner: HTTPHandler
     let policy: AccessPolicy
     let metrics: Metrics
-    let log: @Sendable (String) -> Void
+    let log: @Sendable ([UInt8]) -> Void
     /// Paths answered without a key.
     static let open: Set<Substring> = ["/health", "/ready", "/"]
 
-    public init(inner: HTTPHandler, policy: AccessPolicy, metrics: Metrics, log: @escaping @Sendable (String) -> Void) {
+    public init(inner: HTTPHandler, policy: AccessPolicy, metrics: Metrics, log: @escaping @Sendable ([UInt8]) -> Void) {
         self.inner = inner
         self.policy = policy
         self.metrics = metrics
@@ -49,23 +49,7 @@ public struct Gatekeeper: HTTPHandler {
         responder.onFinish { status in
             let micros = (DispatchTime.now().uptimeNanoseconds - start) / 1000
             metrics.request(route: route, status: status, seconds: Double(micros) / 1e6)
-            // One JSON object per line, written directly (this runs for every request).
-            var line = "{\"time\": \""
-            line.reserveCapacity(200)
-            line += Timestamp.now()
-            line += "\", \"id\": "
-            line += Self.quote(notes.id)
-            line += ", \"method\": "
-            line += Self.quote(method)
-            line += ", \"path\": "
-            line += Self.quote(String(path.prefix(512)))
-            line += ", \"status\": "
-            line += String(status)
-            line += ", \"duration_us\": "
-            line += String(micros)
-            for (k, v) in notes.all { line += ", \(Self.quote(k)): \(Int(v).map(String.init) ?? Self.quote(v))" }
-            line += "}"
-            log(line)
+            log(Self.logLine(id: notes.id, method: method, path: path, status: status, micros: micros, notes: notes.all))
         }
 
         if policy.loopbackOnly, let host = request.headers["host"], !Self.isLoopback(host: host) {
@@ -104,10 +88,42 @@ public struct Gatekeeper: HTTPHandler {
     private static let knownRoutes = ["/health", "/v1/chat/completions", "/v1/completions", "/", "/ready", "/metrics", "/v1/models",
                                       "/tokenize", "/detokenize"]
 
-    /// A JSON string literal; plain ASCII (the usual case) without scanning twice.
-    static func quote(_ s: String) -> String {
-        if s.utf8.allSatisfy({ $0 >= 0x20 && $0 < 0x7F && $0 != 0x22 && $0 != 0x5C }) { return "\"" + s + "\"" }
-        return PythonJSON.quote(s)
+    /// One access-log line: a JSON object, written as bytes directly (this runs for every
+    /// request).
+    static func logLine(id: String, method: String, path: Substring, status: Int, micros: UInt64, notes: [(String, String)]) -> [UInt8] {
+        var line: [UInt8] = []
+        line.reserveCapacity(256)
+        line.append(contentsOf: "{\"time\": \"".utf8)
+        line.append(contentsOf: Timestamp.now().utf8)
+        line.append(contentsOf: "\", \"id\": ".utf8)
+        appendQuoted(id.utf8, to: &line)
+        line.append(contentsOf: ", \"method\": ".utf8)
+        appendQuoted(method.utf8, to: &line)
+        line.append(contentsOf: ", \"path\": ".utf8)
+        appendQuoted(path.utf8.prefix(512), to: &line)
+        line.append(contentsOf: ", \"status\": ".utf8)
+        line.append(contentsOf: String(status).utf8)
+        line.append(contentsOf: ", \"duration_us\": ".utf8)
+        line.append(contentsOf: String(micros).utf8)
+        for (k, v) in notes {
+            line.append(contentsOf: ", ".utf8)
+            appendQuoted(k.utf8, to: &line)
+            line.append(contentsOf: ": ".utf8)
+            if let n = Int(v) { line.append(contentsOf: String(n).utf8) } else { appendQuoted(v.utf8, to: &line) }
+        }
+        line.append(0x7D)  // }
+        return line
+    }
+
+    /// A JSON string literal; plain ASCII (the usual case) copied as it is.
+    static func appendQuoted<C: Collection<UInt8>>(_ s: C, to line: inout [UInt8]) {
+        if s.allSatisfy({ $0 >= 0x20 && $0 < 0x7F && $0 != 0x22 && $0 != 0x5C }) {
+            line.append(0x22)
+            line.append(contentsOf: s)
+            line.append(0x22)
+        } else {
+            line.append(contentsOf: PythonJSON.quote(String(decoding: s, as: UTF8.self)).utf8)
+        }
     }
 
     /// The client's id when it is short and printable, else a new one: a random prefix for

@@ -5,7 +5,11 @@ import HTTPServer
 /// Counters and histograms for `GET /metrics` (Prometheus text format). Guarded by lock.
 public final class Metrics: @unchecked Sendable {
     private let lock = SpinLock()
-    private var requests: [String: Int] = [:]          // "route|status" → count
+    private var requests: [RouteStatus: Int] = [:]
+    private struct RouteStatus: Hashable {
+        let route: String
+        let status: Int
+    }
     private var tokens: [String: Int] = [:]            // "model|kind" → count
     private static let ttftBuckets = [0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60]
     private static let interTokenBuckets = [0.005, 0.01, 0.02, 0.04, 0.08, 0.16, 0.32, 0.64, 1.28, 2.56]
@@ -34,7 +38,7 @@ public final class Metrics: @unchecked Sendable {
 
     func request(route: String, status: Int, seconds: Double) {
         lock.withLock {
-            requests["\(route)|\(status)", default: 0] += 1
+            requests[RouteStatus(route: route, status: status), default: 0] += 1
             duration.observe(seconds)
         }
     }
@@ -64,9 +68,8 @@ public final class Metrics: @unchecked Sendable {
         var out = ""
         func family(_ name: String, _ type: String, _ help: String) { out += "# HELP \(name) \(help)\n# TYPE \(name) \(type)\n" }
         family("martlet_requests_total", "counter", "HTTP requests by route and status.")
-        for (key, n) in requests.sorted(by: { $0.key < $1.key }) {
-            let parts = key.split(separator: "|", maxSplits: 1)
-            out += "martlet_requests_total{route=\"\(Self.escape(String(parts[0])))\",status=\"\(parts[1])\"} \(n)\n"
+        for (key, n) in requests.sorted(by: { ($0.key.route, $0.key.status) < ($1.key.route, $1.key.status) }) {
+            out += "martlet_requests_total{route=\"\(Self.escape(key.route))\",status=\"\(key.status)\"} \(n)\n"
         }
         family("martlet_tokens_total", "counter", "Prompt tokens, prompt tokens served from the prefix cache, and generated tokens.")
         for (model, _) in models {

@@ -34,20 +34,26 @@ public final class RawClient {
 
     /// Reads until `done(received)` or end of file or the timeout; returns what came.
     public func read(until done: (String) -> Bool = { _ in false }, timeout: Double = 10) -> (text: String, closed: Bool) {
+        let r = readBytes(until: { done(String(decoding: $0, as: UTF8.self)) }, timeout: timeout)
+        return (String(decoding: r.bytes, as: UTF8.self), r.closed)
+    }
+
+    /// `read(until:timeout:)` on bytes, for large responses (`done` should look at the end).
+    public func readBytes(until done: ([UInt8]) -> Bool, timeout: Double = 10) -> (bytes: [UInt8], closed: Bool) {
         var received: [UInt8] = []
         var buf = [UInt8](repeating: 0, count: 65536)
         let deadline = Date().addingTimeInterval(timeout)
         while Date() < deadline {
             let n = buf.withUnsafeMutableBytes { recv(fd, $0.baseAddress!, 65536, 0) }
-            if n == 0 { return (String(decoding: received, as: UTF8.self), true) }
+            if n == 0 { return (received, true) }
             if n < 0 {
                 if errno == EINTR || errno == EAGAIN { continue }
-                return (String(decoding: received, as: UTF8.self), true)
+                return (received, true)
             }
             received += buf[0..<n]
-            if done(String(decoding: received, as: UTF8.self)) { break }
+            if done(received) { break }
         }
-        return (String(decoding: received, as: UTF8.self), false)
+        return (received, false)
     }
 
     /// Reads `count` complete responses with Content-Length bodies.

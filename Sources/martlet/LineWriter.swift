@@ -19,9 +19,9 @@ final class LineWriter: @unchecked Sendable {
         timer.resume()
     }
 
-    func write(_ line: String) {
+    func write(_ line: [UInt8]) {
         let full = lock.withLock {
-            buffer.append(contentsOf: line.utf8)
+            buffer.append(contentsOf: line)
             buffer.append(0x0A)
             return buffer.count >= 32 * 1024
         }

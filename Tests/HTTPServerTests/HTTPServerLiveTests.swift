@@ -17,6 +17,9 @@ import Testing
         var router = Router()
         router.add("GET", "/health") { _, _, r in r.respond(HTTPResponse(status: 200, contentType: "text/plain", body: "OK")) }
         router.add("POST", "/echo") { req, _, r in r.respond(HTTPResponse(status: 200, headers: HTTPHeaders([("Content-Type", "application/octet-stream")]), body: req.body)) }
+        router.add("GET", "/slow") { _, _, r in
+            DispatchQueue.global().asyncAfter(deadline: .now() + 0.5) { r.respond(HTTPResponse(status: 200, contentType: "text/plain", body: "slept")) }
+        }
         router.add("GET", "/items/*") { _, p, r in r.respond(HTTPResponse(status: 200, contentType: "text/plain", body: p ?? "")) }
         router.add("GET", "/stream") { _, _, r in
             let sse = SSEStream(r, keepAliveInterval: 1) { flags.disconnected() }
@@ -115,6 +118,38 @@ import Testing
         #expect(flags.disconnects == 1)
         while server.requestsInFlight > 0 && Date() < deadline { usleep(10_000) }
         #expect(server.requestsInFlight == 0)
+    }
+
+    /// Pipelined requests sent faster than they are answered: input waits behind a slow
+    /// handler (reading pauses past `maxBufferedInput` and must resume by itself, since the
+    /// client is blocked and sends nothing new), and responses larger than the socket buffers
+    /// wait for room. Every response arrives whole and in order.
+    @Test func backpressureBothWays() throws {
+        let (server, _) = try Self.start { $0.maxBufferedInput = 64 * 1024 }
+        final class Box: @unchecked Sendable { let client: RawClient; init(_ c: RawClient) { client = c } }
+        let box = Box(try RawClient(port: server.port))
+        // More than the kernel buffers of both ends hold.
+        let bodies = (0..<16).map { i in [UInt8](repeating: UInt8(ascii: "a") + UInt8(i), count: 1_000_000) }
+        let sent = DispatchSemaphore(value: 0)
+        Thread {
+            box.client.send("GET /slow HTTP/1.1\r\nHost: x\r\n\r\n")
+            for body in bodies {
+                box.client.send(Array("POST /echo HTTP/1.1\r\nHost: x\r\nContent-Length: \(body.count)\r\n\r\n".utf8) + body)
+            }
+            box.client.send("GET /health HTTP/1.1\r\nHost: x\r\n\r\n")
+            sent.signal()
+        }.start()
+        usleep(300_000)  // nothing read yet
+        let end = Array("\r\n\r\nOK".utf8)
+        let replies = box.client.readBytes(until: { $0.count >= end.count && Array($0.suffix(end.count)) == end }, timeout: 30)
+        #expect(sent.wait(timeout: .now() + 5) == .success)
+        let split = RawClient.split(String(decoding: replies.bytes, as: UTF8.self))
+        #expect(split.count == bodies.count + 2)
+        #expect(split.first?.hasSuffix("slept") == true)
+        for (reply, body) in zip(split.dropFirst(), bodies) {
+            #expect(reply.hasPrefix("HTTP/1.1 200 OK\r\n"))
+            #expect(Array(reply.components(separatedBy: "\r\n\r\n").last!.utf8) == body)
+        }
     }
 
     @Test func limitsOnConnectionsAndTime() throws {
