@@ -7,15 +7,18 @@ import Testing
 
 /// Greedy continuations against llama.cpp's (`../shared/fixtures/generation`).
 ///
-/// The issue's bar is: tokens equal up to the first step where the reference's top two are
-/// within 0.05 (a near tie), and every reference top-5 log-probability within 0.1 of ours.
-/// Measured now (see the issue note): tokens agree except at three steps whose reference gap
-/// is 0.076–0.1, and log-probabilities differ by up to 0.77 — llama.cpp's 8-bit activation
-/// quantization makes these small models sensitive to the last bit of every kernel. These
-/// tests hold the level reached (ties below 0.15, log-probabilities within 1.0) so that it
-/// cannot regress while the gap is closed.
+/// The issue's rule: tokens equal up to the first step where the reference's top two are
+/// within 0.05 (a near tie), and there every reference top-5 log-probability within 0.1 of
+/// ours. Measured (see BENCHMARKS.md, "Agreement with llama.cpp"): llama.cpp itself does not
+/// meet that rule on this machine — built here, it differs from the shared fixtures by up to
+/// 0.54–1.13 with token failures, and from itself (flash attention on vs off) by up to
+/// 0.44–1.07 — because 8-bit activation quantization turns last-bit differences of any
+/// kernel order into visible ones in these small models. This test prints the rule's numbers
+/// and holds the level reached: log-probabilities within 1.0, tokens different only where the
+/// reference's top two are within 0.15.
 @Suite struct GenerationFixtureTests {
-    static let tieGap = 0.15
+    static let nearTie = 0.05       // the issue's rule
+    static let heldTieGap = 0.15     // the level held
     static let logprobTolerance = 1.0
 
     @Test(arguments: [
@@ -25,10 +28,15 @@ import Testing
     ])
     func greedyMatchesLlamaCpp(_ name: String, _ fixtureName: String) throws {
         guard let path = TestPaths.model(name) else { return }
-        let fixture = try JSONParser().parse(Array(try Data(contentsOf: TestPaths.fixture("generation/\(fixtureName).json"))))
+        // MARTLET_GENERATION_FIXTURES: another reference in the same format (for example
+        // llama.cpp on this machine, from scripts/llama-cpp-generation-reference).
+        let url = ProcessInfo.processInfo.environment["MARTLET_GENERATION_FIXTURES"].flatMap { $0.isEmpty ? nil : $0 }.map {
+            URL(fileURLWithPath: $0).appendingPathComponent("generation/\(fixtureName).json")
+        } ?? TestPaths.fixture("generation/\(fixtureName).json")
+        let fixture = try JSONParser().parse(Array(try Data(contentsOf: url)))
         guard case .array(let cases)? = fixture["cases"] else { Issue.record("no cases"); return }
         let model = Model(weights: try ModelWeights(file: GGUFFile(path: path)), maxBatchTokens: 64, pool: ThreadPool())
-        var worst = 0.0
+        var worst = 0.0, overRule = 0, compared = 0, tokenFailures = 0
         for c in cases {
             guard case .array(let p)? = c["prompt_tokens"], case .array(let steps)? = c["steps"] else { continue }
             let prompt = p.compactMap { if case .int(let i) = $0 { return Int32(i) } else { return nil } }
@@ -56,18 +64,25 @@ import Testing
                     return nil
                 }
                 for (t, l) in ref {
-                    worst = max(worst, abs(logprobs[t] - l))
-                    #expect(abs(logprobs[t] - l) <= Self.logprobTolerance, "\(name) \(c["prompt"]?.string ?? "") step \(i) token \(t): ours \(logprobs[t]), llama.cpp \(l)")
+                    let diff = abs(logprobs[t] - l)
+                    worst = max(worst, diff)
+                    compared += 1
+                    if diff > 0.1 { overRule += 1 }
+                    #expect(diff <= Self.logprobTolerance, "\(name) \(c["prompt"]?.string ?? "") step \(i) token \(t): ours \(logprobs[t]), llama.cpp \(l)")
                 }
                 let ours = logprobs.indices.max { logprobs[$0] < logprobs[$1] }!
                 let gap = ref[0].1 - ref[1].1
-                if gap < Self.tieGap { break }
-                #expect(ours == ref[0].0, "\(name) \(c["prompt"]?.string ?? ""): step \(i) chose \(ours), llama.cpp \(ref[0].0) (gap \(gap))")
-                if ours != ref[0].0 { break }
+                if gap < Self.nearTie { break }
+                if ours != ref[0].0 {
+                    tokenFailures += 1
+                    #expect(gap < Self.heldTieGap, "\(name) \(c["prompt"]?.string ?? ""): step \(i) chose \(ours), llama.cpp \(ref[0].0) (gap \(gap))")
+                    break
+                }
                 model.forward([BatchToken(token: Int32(ours), position: prompt.count + i, sequence: 0, wantLogits: true)],
                               blockTables: [table], kv: kv, onLogits: collect)
             }
         }
-        print("\(name): largest log-probability difference from llama.cpp \(String(format: "%.3f", worst))")
+        print("\(name): issue rule vs \(fixtureName): largest top-5 log-probability difference \(String(format: "%.3f", worst)), "
+              + "\(overRule) of \(compared) compared entries over 0.1, \(tokenFailures) token failures before a near tie")
     }
 }
