@@ -8,8 +8,9 @@ import JSON
 /// or folds them into one response. Both shapes come from the same deltas, so a
 /// non-streaming response is exactly the fold of the stream.
 ///
-/// Guarded by lock: the engine thread delivers events, the connection's queue submits and
-/// cancels.
+/// Guarded by lock: a worker queue submits, the engine thread delivers events, the
+/// connection's queue reports a client that left. Engine cancellations happen after the lock
+/// is released.
 final class GenerationSession: @unchecked Sendable {
     enum Kind { case chat, completion }
 
@@ -103,7 +104,9 @@ final class GenerationSession: @unchecked Sendable {
             if !toolStreams.isEmpty || !splitters.isEmpty { request.visibleTokens = service.markerTokens }
             do {
                 let eid = try service.engine.submit(request)
-                lock.withLock { engineIDs.append(eid) }
+                // A client that left while the prompts were being submitted: this one too.
+                let clientGone = lock.withLock { engineIDs.append(eid); return ended }
+                if clientGone { service.engine.cancel(eid) }
             } catch {
                 fail(APIError(error, param: kind == .chat ? "messages" : "prompt"))
                 return
@@ -127,28 +130,37 @@ final class GenerationSession: @unchecked Sendable {
     }
 
     private func fail(_ error: APIError) {
-        let (ids, s, wasEnded) = lock.withLock { () -> ([UInt64], SSEStream?, Bool) in
-            let was = ended
-            ended = true
-            return (engineIDs, stream, was)
-        }
+        let ids = lock.withLock { failLocked(error) }
         for id in ids { service.engine.cancel(id) }
-        guard !wasEnded else { return }
-        if let s {
-            // Mid-stream: an error event, then the end.
-            s.send(data: PythonJSON.dumps(error.body))
-            s.finish()
-        } else {
-            responder.respond(error.response)
+    }
+
+    /// Ends the session with `error` (mid-stream: an error event, then the end; else the
+    /// error response) unless it has ended already. Returns the engine requests to cancel,
+    /// which the caller does once the lock is released. (Answering under the lock is safe:
+    /// sessions never run on the connection's queue, so the responder only queues work there.)
+    private func failLocked(_ error: APIError) -> [UInt64] {
+        if !ended {
+            ended = true
+            if let stream {
+                stream.send(data: PythonJSON.dumps(error.body))
+                stream.finish()
+            } else {
+                responder.respond(error.response)
+            }
         }
+        return engineIDs
     }
 
     // MARK: - Engine events (engine thread)
 
     private func handle(_ event: EngineEvent, offset: Int, prompt: Int) {
-        lock.lock()
-        defer { lock.unlock() }
-        guard !ended else { return }
+        let toCancel = lock.withLock { handleLocked(event, offset: offset, prompt: prompt) }
+        for id in toCancel { service.engine.cancel(id) }
+    }
+
+    /// Returns the engine requests to cancel when the event ends the session with an error.
+    private func handleLocked(_ event: EngineEvent, offset: Int, prompt: Int) -> [UInt64] {
+        guard !ended else { return [] }
         switch event {
         case let .token(choice, id, text, lp):
             let now = DispatchTime.now().uptimeNanoseconds
@@ -166,9 +178,8 @@ final class GenerationSession: @unchecked Sendable {
             case .cancelled, .error:
                 // Not the client's doing (that ends the session first): the server is
                 // shutting down or the request failed. Say so, then end.
-                lock.unlock()
-                fail(APIError(status: 503, message: "The request was stopped: the server is shutting down", type: "server_error", code: "shutting_down"))
-                lock.lock()
+                return failLocked(APIError(status: 503, message: "The request was stopped: the server is shutting down",
+                                           type: "server_error", code: "shutting_down"))
             }
         case .promptLogprobs(let lps):
             guard let e = echoPrompts?[prompt] else { break }
@@ -196,6 +207,7 @@ final class GenerationSession: @unchecked Sendable {
             openRequests -= 1
             if openRequests == 0 { finishLocked() }
         }
+        return []
     }
 
     private func emit(_ choice: Int, text: String, finish: String?, logprob: JSONValue? = nil) {
