@@ -222,3 +222,67 @@ def slowloris(base, model, connections, probes=100):
             "p99_during_ms": round(_p99(during) * 1000, 1), "answered_408": ended["408"], "closed_by_server": ended["closed"],
             "still_open_after_60s": left,
             "seconds_until_all_closed": round(ended["last"] - started, 1) if ended["last"] and not left else None}
+
+
+def sigterm_under_load(binary, model, streams=32, drain_timeout=5, extra_args=()):
+    """Starts its own server, opens `streams` streams (counting, end-of-text forbidden; half
+    short enough to finish within the drain time, half not), sends SIGTERM while they run, and sorts how each ended: finished ([DONE]), ended by an
+    error event, or cut without either (must be none). Also the exit status and the time to
+    exit."""
+    import signal
+    import subprocess
+    proc = subprocess.Popen([binary, "serve", "--model", model, "--port", "0", "--drain-timeout", str(drain_timeout), *extra_args],
+                            stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True)
+    base = re.search(r"(http://[^/]+)/v1", proc.stdout.readline())[1]
+    deadline = time.time() + 120
+    while time.time() < deadline:
+        try:
+            with urllib.request.urlopen(base + "/ready", timeout=5) as r:
+                if json.load(r)["status"] == "ready":
+                    break
+        except OSError:
+            time.sleep(0.2)
+    port = int(base.rsplit(":", 1)[1])
+    outcomes = []
+    lock = threading.Lock()
+
+    def one(i):
+        body = json.dumps({"model": model, "prompt": f"{i}, {i + 1}, {i + 2},", "max_tokens": 16 if i % 2 else 1000, "stream": True,
+                           "temperature": 0, "logit_bias": {"0": -100, "1": -100, "2": -100}}).encode()
+        head = (f"POST /v1/completions HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/json\r\n"
+                f"Content-Length: {len(body)}\r\n\r\n").encode()
+        got = b""
+        try:
+            s = socket.create_connection(("127.0.0.1", port), timeout=60)
+            s.sendall(head + body)
+            while b"data: [DONE]" not in got:
+                chunk = s.recv(65536)
+                if not chunk:
+                    break
+                got += chunk
+            s.close()
+        except OSError:
+            pass
+        if b"data: [DONE]" in got:
+            outcome = "finished"
+        elif b'data: {"error"' in got:
+            outcome = "error event"
+        elif got.startswith(b"HTTP/1.1 503"):
+            outcome = "refused (503)"
+        else:
+            outcome = "cut"
+        with lock:
+            outcomes.append(outcome)
+
+    threads = [threading.Thread(target=one, args=(i,)) for i in range(streams)]
+    for t in threads:
+        t.start()
+    time.sleep(2)
+    sent = time.time()
+    proc.send_signal(signal.SIGTERM)
+    for t in threads:
+        t.join(120)
+    status = proc.wait(120)
+    return {"streams": streams, "drain_timeout_s": drain_timeout, "exit_status": status,
+            "seconds_to_exit": round(time.time() - sent, 1),
+            "outcomes": {k: outcomes.count(k) for k in ("finished", "error event", "refused (503)", "cut")}}
