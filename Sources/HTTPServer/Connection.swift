@@ -150,7 +150,10 @@ final class Connection: @unchecked Sendable {
         while state == .reading && !outputBacklogged {
             switch parser.next() {
             case .incomplete:
-                if parser.bufferedBytes > 0 { if headStarted == nil { headStarted = Self.now() } } else { headStarted = nil }
+                // The header timeout runs from a request's first byte; under TLS from the
+                // handshake's first byte, so a handshake trickled forever is timed out too.
+                let started = parser.bufferedBytes > 0 || !(tls?.isEstablished ?? true)
+                if started { if headStarted == nil { headStarted = Self.now() } } else { headStarted = nil }
                 return
             case .continueExpected:
                 enqueue(Array("HTTP/1.1 100 Continue\r\n\r\n".utf8))

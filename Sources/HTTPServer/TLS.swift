@@ -98,5 +98,8 @@ final class TLSSession {
         return out
     }
 
+    /// The handshake is over.
+    var isEstablished: Bool { SSL_is_init_finished(ssl) == 1 }
+
     func shutdown() { _ = SSL_shutdown(ssl) }
 }

@@ -20,6 +20,17 @@ import Testing
         router.add("GET", "/slow") { _, _, r in
             DispatchQueue.global().asyncAfter(deadline: .now() + 0.5) { r.respond(HTTPResponse(status: 200, contentType: "text/plain", body: "slept")) }
         }
+        router.add("GET", "/flood") { _, _, r in
+            let sse = SSEStream(r) { flags.disconnected() }
+            let event = String(repeating: "x", count: 16 * 1024)
+            DispatchQueue.global().async {
+                for _ in 0..<4000 where flags.disconnects == 0 {
+                    sse.send(data: event)
+                    usleep(200)
+                }
+                sse.finish()
+            }
+        }
         router.add("GET", "/items/*") { _, p, r in r.respond(HTTPResponse(status: 200, contentType: "text/plain", body: p ?? "")) }
         router.add("GET", "/stream") { _, _, r in
             let sse = SSEStream(r, keepAliveInterval: 1) { flags.disconnected() }
@@ -150,6 +161,29 @@ import Testing
             #expect(reply.hasPrefix("HTTP/1.1 200 OK\r\n"))
             #expect(Array(reply.components(separatedBy: "\r\n\r\n").last!.utf8) == body)
         }
+    }
+
+    /// A body trickled a byte at a time is timed out like a slow header (408, then close); a
+    /// client that never reads a stream is dropped once `maxBufferedOutput` is unsent, and its
+    /// request is told.
+    @Test func slowBodiesAndClientsThatNeverRead() throws {
+        let (server, flags) = try Self.start { $0.headerTimeout = 1; $0.maxBufferedOutput = 256 * 1024 }
+        let slow = try RawClient(port: server.port)
+        slow.send("POST /echo HTTP/1.1\r\nHost: x\r\nContent-Length: 100\r\n\r\nab")
+        for _ in 0..<8 {
+            slow.send("c")
+            usleep(300_000)
+        }
+        let answer = slow.read(timeout: 5)
+        #expect(answer.closed && answer.text.hasPrefix("HTTP/1.1 408 "))
+
+        let deaf = try RawClient(port: server.port)
+        deaf.send("GET /flood HTTP/1.1\r\nHost: x\r\n\r\n")
+        let deadline = Date().addingTimeInterval(20)
+        while flags.disconnects == 0 && Date() < deadline { usleep(20_000) }
+        #expect(flags.disconnects == 1)
+        while server.requestsInFlight > 0 && Date() < deadline { usleep(20_000) }
+        #expect(server.requestsInFlight == 0)
     }
 
     @Test func limitsOnConnectionsAndTime() throws {

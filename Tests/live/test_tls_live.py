@@ -61,3 +61,23 @@ def test_old_protocols_and_plain_http_are_refused(tls_server):
         raw.sendall(b"GET /health HTTP/1.1\r\nHost: localhost\r\n\r\n")
         data = raw.recv(100)
         assert not data.startswith(b"HTTP/1.1 200")
+
+
+def test_a_handshake_trickled_forever_is_timed_out(tls_server):
+    """A client that starts a TLS handshake and sends a byte now and then never finishes it:
+    the header timeout (10 s) applies from its first byte, so it cannot hold a connection."""
+    import time
+    host, port = tls_server.base[len("https://"):].rsplit(":", 1)
+    with socket.create_connection((host, int(port)), timeout=1) as raw:
+        raw.sendall(b"\x16\x03\x01\x02\x00")  # a record header announcing a 512-byte ClientHello
+        started, closed = time.time(), False
+        while time.time() - started < 20 and not closed:
+            try:
+                raw.sendall(b"\x01")
+                closed = raw.recv(4096) == b""
+            except socket.timeout:
+                pass
+            except OSError:
+                closed = True
+            time.sleep(0.5)
+        assert closed and time.time() - started < 15
