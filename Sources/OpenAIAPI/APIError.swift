@@ -54,8 +54,8 @@ public struct APIError: Error, Equatable, Sendable {
             self.param = param
         case .promptExceedsCache:
             self = .invalid(param, e.description, code: "context_length_exceeded")
-        case .overloaded:
-            self = APIError(status: 429, message: "The server is overloaded: \(e.description). Try again shortly.", type: "rate_limit_error",
+        case let .overloaded(requests, tokens):
+            self = APIError(status: 429, message: "The server is overloaded: \(requests) requests with \(tokens) prompt tokens are already waiting. Try again shortly.", type: "rate_limit_error",
                             code: "overloaded", retryAfter: 1)
         case .emptyPrompt:
             self = .invalid(param, "The prompt is empty")

@@ -73,12 +73,39 @@ final class GenerationSession: @unchecked Sendable {
         }
     }
 
-    /// Submits every prompt; on a refusal, cancels what was submitted and answers with the
-    /// error. `echo`: the prompts' texts, to return before the completions.
+    /// Submits every prompt, then opens the response. On a refusal nothing has been sent yet,
+    /// so the client gets the error's own status (429 when overloaded, also for a stream), and
+    /// what was submitted is cancelled. `echo`: the prompts' texts, to return before the
+    /// completions.
+    ///
+    /// The lock is held throughout: engine events for prompts already submitted wait until the
+    /// response is open. (The engine calls sinks without its own lock held, and disconnect
+    /// handlers run later on the connection's queue, so nothing here can wait on this lock.)
     func start(_ prompts: [[Int32]], maxTokens: [Int], echo: [String]? = nil) {
         lock.lock()
         if let echo { echoPrompts = zip(echo, prompts).map { ($0, $1) } }
         openRequests = prompts.count
+        for (i, prompt) in prompts.enumerated() {
+            let offset = i * options.n
+            var request = EngineRequest(prompt: prompt, n: options.n, sampling: samplingFor(i),
+                                        stop: StopConditions(maxTokens: maxTokens[i], stopStrings: options.stop),
+                                        logprobs: options.logprobs, constraint: constraint) { [self] event in
+                handle(event, offset: offset, prompt: i)
+            }
+            request.promptLogprobs = echoPrompts != nil && options.logprobs != nil
+            if !toolStreams.isEmpty || !splitters.isEmpty { request.visibleTokens = service.markerTokens }
+            do {
+                engineIDs.append(try service.engine.submit(request))
+            } catch {
+                ended = true
+                responder.respond(APIError(error, param: kind == .chat ? "messages" : "prompt").response)
+                let submitted = engineIDs
+                lock.unlock()
+                for id in submitted { service.engine.cancel(id) }
+                return
+            }
+        }
+        // A client that left meanwhile is told to these handlers at once.
         if options.stream {
             let s = SSEStream(responder) { [weak self] in self?.clientLeft() }
             stream = s
@@ -93,25 +120,6 @@ final class GenerationSession: @unchecked Sendable {
             for (i, e) in echo.enumerated() { for c in (i * options.n)..<((i + 1) * options.n) { emit(c, text: e.text, finish: nil) } }
         }
         lock.unlock()
-        for (i, prompt) in prompts.enumerated() {
-            let offset = i * options.n
-            var request = EngineRequest(prompt: prompt, n: options.n, sampling: samplingFor(i),
-                                        stop: StopConditions(maxTokens: maxTokens[i], stopStrings: options.stop),
-                                        logprobs: options.logprobs, constraint: constraint) { [self] event in
-                handle(event, offset: offset, prompt: i)
-            }
-            request.promptLogprobs = echoPrompts != nil && options.logprobs != nil
-            if !toolStreams.isEmpty || !splitters.isEmpty { request.visibleTokens = service.markerTokens }
-            do {
-                let eid = try service.engine.submit(request)
-                // A client that left while the prompts were being submitted: this one too.
-                let clientGone = lock.withLock { engineIDs.append(eid); return ended }
-                if clientGone { service.engine.cancel(eid) }
-            } catch {
-                fail(APIError(error, param: kind == .chat ? "messages" : "prompt"))
-                return
-            }
-        }
     }
 
     /// Each prompt of a list samples with its own seed derived from the request's.
@@ -126,11 +134,6 @@ final class GenerationSession: @unchecked Sendable {
             ended = true
             return engineIDs
         }
-        for id in ids { service.engine.cancel(id) }
-    }
-
-    private func fail(_ error: APIError) {
-        let ids = lock.withLock { failLocked(error) }
         for id in ids { service.engine.cancel(id) }
     }
 

@@ -107,5 +107,10 @@ import Tokenization
         c.send("POST /v1/completions HTTP/1.1\r\nHost: x\r\nContent-Length: \(body.utf8.count)\r\n\r\n\(body)")
         let r = c.responses(1).first ?? ""
         #expect(r.hasPrefix("HTTP/1.1 429 ") && r.contains("Retry-After: 1") && r.contains("\"type\": \"rate_limit_error\""))
+        // A stream is refused the same way: the status says so before any event is sent.
+        let streamed = #"{"model": "smollm2", "messages": [{"role": "user", "content": "Hello"}], "max_tokens": 2, "stream": true}"#
+        c.send("POST /v1/chat/completions HTTP/1.1\r\nHost: x\r\nContent-Length: \(streamed.utf8.count)\r\n\r\n\(streamed)")
+        let rs = c.responses(1).first ?? ""
+        #expect(rs.hasPrefix("HTTP/1.1 429 ") && rs.contains("\"code\": \"overloaded\"") && !rs.contains("text/event-stream"))
     }
 }

@@ -230,18 +230,7 @@ def sigterm_under_load(binary, model, streams=32, drain_timeout=5, extra_args=()
     error event, or cut without either (must be none). Also the exit status and the time to
     exit."""
     import signal
-    import subprocess
-    proc = subprocess.Popen([binary, "serve", "--model", model, "--port", "0", "--drain-timeout", str(drain_timeout), *extra_args],
-                            stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True)
-    base = re.search(r"(http://[^/]+)/v1", proc.stdout.readline())[1]
-    deadline = time.time() + 120
-    while time.time() < deadline:
-        try:
-            with urllib.request.urlopen(base + "/ready", timeout=5) as r:
-                if json.load(r)["status"] == "ready":
-                    break
-        except OSError:
-            time.sleep(0.2)
+    proc, base = _start_server(binary, model, "--drain-timeout", str(drain_timeout), *extra_args)
     port = int(base.rsplit(":", 1)[1])
     outcomes = []
     lock = threading.Lock()
@@ -286,3 +275,145 @@ def sigterm_under_load(binary, model, streams=32, drain_timeout=5, extra_args=()
     return {"streams": streams, "drain_timeout_s": drain_timeout, "exit_status": status,
             "seconds_to_exit": round(time.time() - sent, 1),
             "outcomes": {k: outcomes.count(k) for k in ("finished", "error event", "refused (503)", "cut")}}
+
+
+def _start_server(binary, model, *args):
+    """Starts `martlet serve` on a free port; returns (process, base URL) once it is ready."""
+    import subprocess
+    root = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+    proc = subprocess.Popen([os.path.abspath(binary), "serve", "--model", model, "--port", "0", *args], cwd=root,
+                            stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True)
+    base = re.search(r"(http://[^/]+)/v1", proc.stdout.readline())[1]
+    deadline = time.time() + 120
+    while time.time() < deadline:
+        try:
+            with urllib.request.urlopen(base + "/ready", timeout=5) as r:
+                if json.load(r)["status"] == "ready":
+                    break
+        except OSError:
+            time.sleep(0.2)
+    return proc, base
+
+
+def _counter(base, name):
+    with urllib.request.urlopen(base + "/metrics", timeout=10) as r:
+        text = r.read().decode()
+    return sum(int(float(v)) for v in re.findall(rf"^{name}(?:{{[^}}]*}})? (\S+)$", text, re.M))
+
+
+def _status_count(base, status):
+    with urllib.request.urlopen(base + "/metrics", timeout=10) as r:
+        text = r.read().decode()
+    return sum(int(float(v)) for v in re.findall(
+        rf'^martlet_requests_total{{route="/v1/chat/completions",status="{status}"}} (\S+)$', text, re.M))
+
+
+def overload(binary, model, clients=48, per_client=6, kv_tokens=512, max_waiting=4, prompts=8, max_tokens=64, seed=7):
+    """KV-pool exhaustion and queue overflow at once. Starts its own server with a KV pool too
+    small for the batch (so sequences are preempted and recomputed) and a short waiting queue,
+    takes each prompt's temperature-0 answer alone, then sends `clients` clients at once, each
+    `per_client` requests back to back (streamed or not at random; end-of-text forbidden, so
+    each runs to `max_tokens`). Every request must either be
+    refused at once with 429 and OpenAI's error envelope, or be answered exactly once: a whole
+    answer, or a stream with one finish and one `[DONE]`, equal to the answer taken alone, with
+    exact usage. Also counts what the server says it answered, and what it holds afterwards."""
+    import http.client
+    proc, base = _start_server(binary, model, "--kv-tokens", str(kv_tokens), "--max-waiting", str(max_waiting))
+    port = int(base.rsplit(":", 1)[1])
+    try:
+        texts = [f"Count from {i * 7} to {i * 7 + 30}, one number a line." for i in range(prompts)]
+
+        def body(i, stream):
+            return json.dumps({"model": model, "messages": [{"role": "user", "content": texts[i]}], "stream": stream,
+                               "max_tokens": max_tokens, "temperature": 0, "logit_bias": {"0": -100, "1": -100, "2": -100},
+                               **({"stream_options": {"include_usage": True}} if stream else {})})
+
+        def counts(usage):  # cached_tokens depends on what else was cached, so it is not compared
+            return {k: usage[k] for k in ("prompt_tokens", "completion_tokens", "total_tokens")}
+
+        reference = []
+        for i in range(prompts):
+            c = http.client.HTTPConnection("127.0.0.1", port, timeout=120)
+            c.request("POST", "/v1/chat/completions", body(i, False), {"Content-Type": "application/json"})
+            r = json.loads(c.getresponse().read())
+            c.close()
+            reference.append((r["choices"][0]["message"]["content"], r["choices"][0]["finish_reason"], counts(r["usage"])))
+        preempted_before = _counter(base, "martlet_preemptions_total")
+        ok_before, refused_before = _status_count(base, 200), _status_count(base, 429)
+        fds_before = open_descriptors(proc.pid)
+        results = {"answered": 0, "refused_429": 0, "wrong": [], "bad": [], "slowest_429_s": 0.0}
+        lock = threading.Lock()
+
+        def one(rng):
+            i, stream = rng.randrange(prompts), rng.random() < 0.5
+            sent = time.time()
+            c = http.client.HTTPConnection("127.0.0.1", port, timeout=300)
+            try:
+                c.request("POST", "/v1/chat/completions", body(i, stream), {"Content-Type": "application/json"})
+                r = c.getresponse()
+                raw = r.read()
+            finally:
+                c.close()
+            took = time.time() - sent
+            if r.status == 429:
+                err = json.loads(raw).get("error", {})
+                problem = None if err.get("type") == "rate_limit_error" and r.getheader("Retry-After") else f"429 without envelope: {raw[:200]!r}"
+                return "refused", took, problem
+            if r.status != 200:
+                return "bad", took, f"status {r.status}: {raw[:200]!r}"
+            text, finish, usage = reference[i]
+            if not stream:
+                j = json.loads(raw)
+                got = (j["choices"][0]["message"]["content"], j["choices"][0]["finish_reason"], counts(j["usage"]))
+            else:
+                events = [e[6:] for e in raw.decode().split("\n\n") if e.startswith("data: ")]
+                if events.count("[DONE]") != 1 or events[-1] != "[DONE]":
+                    return "bad", took, f"stream with {events.count('[DONE]')} [DONE], last {events[-1][:80]!r}"
+                chunks = [json.loads(e) for e in events[:-1]]
+                if any("error" in ch for ch in chunks):
+                    return "bad", took, "error event"
+                finishes = [ch["choices"][0]["finish_reason"] for ch in chunks if ch["choices"] and ch["choices"][0].get("finish_reason")]
+                if len(finishes) != 1:
+                    return "bad", took, f"{len(finishes)} finishes in one stream"
+                content = "".join(ch["choices"][0]["delta"].get("content") or "" for ch in chunks if ch["choices"])
+                got = (content, finishes[0], counts(chunks[-1].get("usage") or {k: None for k in ("prompt_tokens", "completion_tokens", "total_tokens")}))
+            if got != (text, finish, usage):
+                return "wrong", took, f"prompt {i} stream={stream}: {got!r} != {(text, finish, usage)!r}"
+            return "answered", took, None
+
+        def client(k):
+            rng = random.Random(seed * 1000 + k)
+            for _ in range(per_client):
+                try:
+                    kind, took, problem = one(rng)
+                except Exception as e:  # a hang or a cut connection is a failure, not a crash of the check
+                    kind, took, problem = "bad", 0.0, repr(e)
+                with lock:
+                    if kind == "refused":
+                        results["refused_429"] += 1
+                        results["slowest_429_s"] = max(results["slowest_429_s"], round(took, 3))
+                    elif kind == "answered":
+                        results["answered"] += 1
+                    if problem:
+                        results["wrong" if kind == "wrong" else "bad"].append(problem)
+
+        started = time.time()
+        threads = [threading.Thread(target=client, args=(k,)) for k in range(clients)]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join(600)
+        results["seconds"] = round(time.time() - started, 1)
+        results["hung"] = sum(t.is_alive() for t in threads)
+        gauges, fds = settle(base, proc.pid, fds_before)
+        results.update({
+            "clients": clients, "requests": clients * per_client, "kv_tokens": kv_tokens, "max_waiting": max_waiting,
+            "preemptions": _counter(base, "martlet_preemptions_total") - preempted_before,
+            "server_answered_200": _status_count(base, 200) - ok_before,
+            "server_refused_429": _status_count(base, 429) - refused_before,
+            "engine_after": gauges, "descriptors_before": fds_before, "descriptors_after": fds,
+        })
+        return results
+    finally:
+        proc.terminate()
+        proc.wait(60)
