@@ -30,7 +30,7 @@ let package = Package(
         .executableTarget(
             name: "martlet",
             dependencies: [
-                "GGUF", "JSON", "Tokenization", "Templates", "Runtime", "Engine", "HTTPServer", "OpenAIAPI",
+                "CKernels", "GGUF", "JSON", "Tokenization", "Templates", "Runtime", "Engine", "HTTPServer", "OpenAIAPI",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Yams", package: "Yams"),
             ]

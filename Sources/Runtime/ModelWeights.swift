@@ -90,4 +90,14 @@ public struct ModelWeights: @unchecked Sendable {
         }
         self.layers = layers
     }
+
+    /// Bytes of weights one decode step reads: every layer matrix and the output matrix once,
+    /// and one embedding row (norm vectors and biases are too small to count). Divided by the
+    /// machine's read bandwidth, the fastest a token can be decoded.
+    public var bytesReadPerToken: Int {
+        let perLayer = layers.reduce(0) { sum, l in
+            sum + [l.wq, l.wk, l.wv, l.wo, l.wGate, l.wUp, l.wDown].reduce(0) { $0 + $1.rows * $1.rowBytes }
+        }
+        return perLayer + output.rows * output.rowBytes + tokenEmbedding.rowBytes
+    }
 }

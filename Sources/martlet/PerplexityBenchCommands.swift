@@ -105,7 +105,7 @@ struct Bench: ParsableCommand {
         // it is what the runtime itself holds (activations, scratch, vocabulary).
         let anonMB = Double(residentAnonymousKiB()) / 1024 - Double(kv.bytes) / 1_048_576
         if json {
-            let items = results.map { "{\"test\": \"\($0.0)\", \"t/s\": \(String(format: "%.2f", $0.1)), \"stddev\": \(String(format: "%.2f", $0.2)), \"threads\": \(threadCount), \"rss_beyond_weights_and_kv_mib\": \(String(format: "%.1f", anonMB))}" }
+            let items = results.map { "{\"test\": \"\($0.0)\", \"t/s\": \(String(format: "%.2f", $0.1)), \"stddev\": \(String(format: "%.2f", $0.2)), \"threads\": \(threadCount), \"rss_beyond_weights_and_kv_mib\": \(String(format: "%.1f", anonMB)), \"weight_bytes_per_token\": \(m.weights.bytesReadPerToken)}" }
             print("[" + items.joined(separator: ", ") + "]")
         } else {
             print("| model | threads | test | t/s |\n|---|---|---|---|")

@@ -27,6 +27,9 @@ enum {
 /// The features of the CPU running this process (a bit set of CK_CPU_*), asked of CPUID once.
 uint32_t ck_cpu_features(void);
 
+/// Reads `bytes` bytes (32-byte aligned for the vector path) and returns their sum as 64-bit
+/// words, so the reads cannot be optimized away: the read-bandwidth probe.
+uint64_t ck_read_sum(const void *data, size_t bytes);
 /// IEEE half and bfloat16 to float.
 float ck_fp16_to_fp32(uint16_t h);
 uint16_t ck_fp32_to_fp16(float f);

@@ -1,7 +1,7 @@
 import GGUF
-import Runtime
 
-/// Random blocks of a type, with scale fields set to moderate half floats so values are finite.
+/// Random blocks of a type, with scale fields set to moderate half floats so values are finite:
+/// weights for the kernels' tests and micro-benchmarks.
 public func randomBlocks(_ type: GGMLType, blocks: Int, seed: UInt64) -> [UInt8] {
     var rng = SplitMix64(seed: seed)
     var bytes = (0..<(blocks * type.typeSize)).map { _ in UInt8(truncatingIfNeeded: rng.next()) }
@@ -29,6 +29,3 @@ public func randomBlocks(_ type: GGMLType, blocks: Int, seed: UInt64) -> [UInt8]
     }
     return bytes
 }
-
-/// The runtime's seeded generator, so test failures reproduce.
-public typealias SplitMix64 = Runtime.SplitMix64
