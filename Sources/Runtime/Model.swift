@@ -44,6 +44,11 @@ public final class Model: @unchecked Sendable {
     /// per distinct format among the matrices that share an input.
     private let quantized: [UnsafeMutableRawPointer]
     private let quantizedBytes: Int
+    /// Copies of the matrices whose type is repacked into tiles of eight rows (ck_pack),
+    /// keyed by the matrix's data in the file.
+    private let packed: [UnsafeRawPointer: UnsafeMutableRawPointer]
+    /// Bytes of those copies (weights, held in anonymous memory).
+    public let packedBytes: Int
 
     public init(weights: ModelWeights, maxBatchTokens: Int = 512, maxContext: Int? = nil, pool: ThreadPool) {
         self.weights = weights
@@ -72,11 +77,32 @@ public final class Model: @unchecked Sendable {
         let qBytes = maxBatchTokens * max(c.nEmbd, c.nFF, oDim, qDim) * 4
         quantizedBytes = qBytes
         quantized = (0..<3).map { _ in UnsafeMutableRawPointer.allocate(byteCount: qBytes, alignment: 64) }
+        var packed: [UnsafeRawPointer: UnsafeMutableRawPointer] = [:]
+        for w in Self.packedMatrices(weights) {
+            let copy = UnsafeMutableRawPointer.allocate(byteCount: Self.packedBytes(w), alignment: 64)
+            _ = ck_pack(w.type.rawValue, w.data, w.rowBytes, Int64(w.rows), Int64(w.cols), copy)
+            packed[w.data] = copy
+        }
+        self.packed = packed
+        packedBytes = Self.packedBytes(weights)
     }
+
+    /// The matrices a Model repacks into 8-row tiles at load (each once, however often shared).
+    static func packedMatrices(_ weights: ModelWeights) -> [Matrix] {
+        var seen = Set<UnsafeRawPointer>()
+        let all = weights.layers.flatMap { [$0.wq, $0.wk, $0.wv, $0.wo, $0.wGate, $0.wUp, $0.wDown] } + [weights.output]
+        return all.filter { packedBytes($0) > 0 && seen.insert($0.data).inserted }
+    }
+
+    private static func packedBytes(_ w: Matrix) -> Int { ck_packed_bytes(w.type.rawValue, Int64(w.rows), Int64(w.cols)) }
+
+    /// Memory a Model of these weights allocates for its tiles, beyond the mapped file.
+    public static func packedBytes(_ weights: ModelWeights) -> Int { packedMatrices(weights).reduce(0) { $0 + packedBytes($1) } }
 
     deinit {
         for p in [x, h, q, k, v, attn, gate, up, scoreScratch, logits] { p.deallocate() }
         for p in quantized { p.deallocate() }
+        for p in packed.values { p.deallocate() }
     }
 
     /// Runs the batch. KV of every token is written to the cache; `onLogits(i, row)` is called
@@ -212,11 +238,19 @@ public final class Model: @unchecked Sendable {
         for (w, out) in targets {
             let (buffer, rowBytes) = slots[ck_vec_dot_type(w.type.rawValue)]!
             let rows = w.rows
-            let perPart = max(1, (rows + parts - 1) / parts)
+            let isPacked = ck_packable(w.type.rawValue) != 0
+            let packedData = UnsafeRawPointer(packed[w.data])
+            // Parts of whole tiles of eight rows for packed types.
+            let perPart = isPacked ? max(8, (rows + 8 * parts - 1) / (8 * parts) * 8) : max(1, (rows + parts - 1) / parts)
             pool.run((rows + perPart - 1) / perPart) { part in
                 let r0 = part * perPart, r1 = min(rows, r0 + perPart)
                 guard r0 < r1 else { return }
-                _ = ck_matmul_q(w.type.rawValue, w.data, w.rowBytes, Int64(cols), buffer, rowBytes, Int64(tokens), out, Int64(rows), Int64(r0), Int64(r1))
+                if isPacked {
+                    _ = ck_matmul_packed(w.type.rawValue, packedData, w.data, w.rowBytes, Int64(cols), buffer, rowBytes, Int64(tokens),
+                                         out, Int64(rows), Int64(r0), Int64(r1))
+                } else {
+                    _ = ck_matmul_q(w.type.rawValue, w.data, w.rowBytes, Int64(cols), buffer, rowBytes, Int64(tokens), out, Int64(rows), Int64(r0), Int64(r1))
+                }
             }
         }
     }

@@ -106,7 +106,7 @@ struct BenchKernels: ParsableCommand {
             }
             var y = [Float](repeating: 0, count: tokens * rowsCount)
             let work = 2 * Double(rowsCount) * Double(n) * Double(tokens)
-            let (reference, fast) = weights.withUnsafeBytes { wb in
+            let (reference, fast, tiled) = weights.withUnsafeBytes { wb in
                 a.withUnsafeBytes { ab in
                     y.withUnsafeMutableBufferPointer { yb in
                         let w = wb.baseAddress!, av = ab.baseAddress!, yp = yb.baseAddress!
@@ -122,14 +122,30 @@ struct BenchKernels: ParsableCommand {
                             _ = ck_matmul_q(type.rawValue, w, wRowBytes, Int64(n), av, aRowBytes, Int64(tokens), yp, Int64(rowsCount), 0, Int64(rowsCount))
                         }
                         // The two must agree (the float accumulation order differs, the integer sums do not).
-                        for i in 0..<(tokens * rowsCount) {
-                            precondition(abs(yp[i] - check[i]) <= 1e-3 * max(1, abs(check[i])), "\(type.name): kernel and reference disagree")
+                        func agree(_ what: String) {
+                            for i in 0..<(tokens * rowsCount) {
+                                precondition(abs(yp[i] - check[i]) <= 1e-3 * max(1, abs(check[i])), "\(type.name): \(what) and reference disagree")
+                            }
                         }
-                        return (reference, fast)
+                        agree("kernel")
+                        var tiled: Double?
+                        let packedBytes = ck_packed_bytes(type.rawValue, Int64(rowsCount), Int64(n))
+                        if packedBytes > 0 {
+                            let packed = UnsafeMutableRawPointer.allocate(byteCount: packedBytes, alignment: 64)
+                            defer { packed.deallocate() }
+                            _ = ck_pack(type.rawValue, w, wRowBytes, Int64(rowsCount), Int64(n), packed)
+                            tiled = time {
+                                _ = ck_matmul_packed(type.rawValue, packed, w, wRowBytes, Int64(n), av, aRowBytes, Int64(tokens), yp, Int64(rowsCount), 0, Int64(rowsCount))
+                            }
+                            agree("8-row tile kernel")
+                        }
+                        return (reference, fast, tiled)
                     }
                 }
             }
-            for (variant, s) in [("reference (scalar)", reference), ("kernel", fast)] {
+            var variants = [("reference (scalar)", reference), ("kernel", fast)]
+            if let tiled { variants.append(("kernel, 8-row tiles", tiled)) }
+            for (variant, s) in variants {
                 out.append(Row(kernel: "dot \(type.name) × \(GGMLType(rawValue: atype)!.name)", variant: variant, tokens: tokens,
                                microseconds: s * 1e6, gbPerSecond: Double(weights.count) / s / 1e9, gopPerSecond: work / s / 1e9,
                                speedup: reference / s))

@@ -101,9 +101,10 @@ struct Bench: ParsableCommand {
             results.append(("tg\(n)", mean(rates), stddev(rates)))
         }
         let threadCount = threads ?? ProcessInfo.processInfo.activeProcessorCount
-        // Anonymous resident memory is everything but the mapped weights; less the KV pool,
-        // it is what the runtime itself holds (activations, scratch, vocabulary).
-        let anonMB = Double(residentAnonymousKiB()) / 1024 - Double(kv.bytes) / 1_048_576
+        // Anonymous resident memory is everything but the mapped weights; less the KV pool and
+        // the weights repacked into tiles, it is what the runtime itself holds (activations,
+        // scratch, vocabulary).
+        let anonMB = Double(residentAnonymousKiB()) / 1024 - Double(kv.bytes + m.packedBytes) / 1_048_576
         if json {
             let items = results.map { "{\"test\": \"\($0.0)\", \"t/s\": \(String(format: "%.2f", $0.1)), \"stddev\": \(String(format: "%.2f", $0.2)), \"threads\": \(threadCount), \"rss_beyond_weights_and_kv_mib\": \(String(format: "%.1f", anonMB)), \"weight_bytes_per_token\": \(m.weights.bytesReadPerToken)}" }
             print("[" + items.joined(separator: ", ") + "]")
@@ -112,7 +113,7 @@ struct Bench: ParsableCommand {
             for (test, rate, sd) in results {
                 print("| \(m.config.name ?? model) | \(threadCount) | \(test) | \(String(format: "%.2f ± %.2f", rate, sd)) |")
             }
-            print("resident memory beyond the mapped weights and the KV pool: \(String(format: "%.1f", anonMB)) MiB")
+            print("resident memory beyond the weights (mapped and repacked) and the KV pool: \(String(format: "%.1f", anonMB)) MiB")
         }
     }
 

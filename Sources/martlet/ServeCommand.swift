@@ -147,8 +147,10 @@ struct Serve: ParsableCommand {
             let file = try GGUFFile(path: path)
             let config = try ModelConfig(file: file)
             let context = min(m.contextSize ?? s.contextSize ?? min(config.nCtxTrain, 8192), config.nCtxTrain)
+            // The file, and the copies of its matrices repacked into tiles at load.
+            let weightBytes = file.fileSize + Model.packedBytes(try ModelWeights(file: file))
             plans.append(ModelPlan(settings: m, path: path, config: config, context: context,
-                                   kvTokens: m.kvTokens ?? s.kvTokens ?? 4 * context, weightBytes: file.fileSize))
+                                   kvTokens: m.kvTokens ?? s.kvTokens ?? 4 * context, weightBytes: weightBytes))
         }
         let ids = plans.map { p in
             p.settings.id ?? KnownModels.files.first { $0.value == URL(fileURLWithPath: p.path).lastPathComponent }?.key ?? p.path

@@ -190,4 +190,56 @@ import Testing
             }
         }
     }
+
+    /// Matrices of the types repacked into 8-row tiles: the tile kernel, the scalar path on the
+    /// file's rows (tail rows, CPUs without AVX2) and any split of rows or tokens give the same
+    /// bits for every (row, token); the result agrees with the reference dot product.
+    @Test(arguments: [GGMLType.q4_1, .q8_0])
+    func tilesEqualTheScalarPathBitForBit(_ wtype: GGMLType) throws {
+        let n = 256, rows = 27, tokens = 9  // three whole tiles and three rows outside them
+        #expect(ck_packable(wtype.rawValue) != 0)
+        let atype = try #require(Quant.activationType(for: wtype))
+        var rng = SplitMix64(seed: 9)
+        let w = randomBlocks(wtype, blocks: rows * n / wtype.blockSize, seed: 21)
+        let rowBytes = wtype.byteCount(elements: n)!
+        let aBytes = ck_row_bytes(atype.rawValue, Int64(n))
+        var a = [UInt8](repeating: 0, count: aBytes * tokens)
+        for t in 0..<tokens {
+            let x = (0..<n).map { _ in Float(Int(rng.next() % 2001) - 1000) / 700 }
+            a.withUnsafeMutableBytes { ck_quantize_row(atype.rawValue, x, $0.baseAddress! + t * aBytes, Int64(n)) }
+        }
+        let packedBytes = ck_packed_bytes(wtype.rawValue, Int64(rows), Int64(n))
+        #expect(packedBytes == (rows / 8) * (n / 32) * (wtype == .q4_1 ? 160 : 272))
+        var packed = [UInt8](repeating: 0, count: packedBytes)
+        w.withUnsafeBytes { wp in packed.withUnsafeMutableBytes { _ = ck_pack(wtype.rawValue, wp.baseAddress!, rowBytes, Int64(rows), Int64(n), $0.baseAddress!) } }
+        /// All rows [r0, r1) against tokens [t0, t1), through the tiles or (packed: false) the scalar path.
+        func run(tiles: Bool, rows r0: Int, _ r1: Int, tokens t0: Int, _ t1: Int) -> [Float] {
+            var y = [Float](repeating: .nan, count: tokens * rows)
+            w.withUnsafeBytes { wp in a.withUnsafeBytes { ap in packed.withUnsafeBytes { pp in
+                y.withUnsafeMutableBufferPointer { yp in
+                    _ = ck_matmul_packed(wtype.rawValue, tiles ? pp.baseAddress : nil, wp.baseAddress!, rowBytes, Int64(n), ap.baseAddress! + t0 * aBytes, aBytes,
+                                         Int64(t1 - t0), yp.baseAddress! + t0 * rows, Int64(rows), Int64(r0), Int64(r1))
+                }
+            } } }
+            return y
+        }
+        let scalar = run(tiles: false, rows: 0, rows, tokens: 0, tokens)
+        let whole = run(tiles: true, rows: 0, rows, tokens: 0, tokens)
+        #expect(whole.map(\.bitPattern) == scalar.map(\.bitPattern))
+        // A split that cuts tiles, and tokens one at a time.
+        for (r0, r1) in [(0, 5), (5, 19), (19, 27)] {
+            for t in 0..<tokens {
+                let part = run(tiles: true, rows: r0, r1, tokens: t, t + 1)
+                for r in r0..<r1 { #expect(part[t * rows + r].bitPattern == scalar[t * rows + r].bitPattern, "\(wtype.name) row \(r) token \(t)") }
+            }
+        }
+        for r in 0..<rows {
+            for t in 0..<tokens {
+                let reference = w.withUnsafeBytes { wp in a.withUnsafeBytes { ap in
+                    ck_vec_dot(wtype.rawValue, wp.baseAddress! + r * rowBytes, ap.baseAddress! + t * aBytes, Int64(n))
+                } }
+                #expect(abs(scalar[t * rows + r] - reference) <= 1e-4 * max(1, abs(reference)), "\(wtype.name) row \(r) token \(t)")
+            }
+        }
+    }
 }

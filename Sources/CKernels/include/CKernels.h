@@ -70,6 +70,19 @@ float ck_vec_dot_fast(uint32_t wtype, const void *w, const void *a, int64_t n);
 int ck_matmul_q(uint32_t wtype, const void *w, size_t w_row_bytes, int64_t n,
                 const void *a, size_t a_row_bytes, int64_t nt, float *y, int64_t ldy, int64_t r0, int64_t r1);
 
+/// Weight types the runtime repacks at load into tiles of eight rows (see packed.c); their
+/// matrices always go through ck_matmul_packed, packed or not, so their arithmetic is one.
+int ck_packable(uint32_t wtype);
+/// Bytes of the packed copy of a matrix's whole tiles (the first rows / 8 · 8 rows); 0 when
+/// the type or shape is not packed.
+size_t ck_packed_bytes(uint32_t wtype, int64_t rows, int64_t n);
+/// Writes the packed copy (ck_packed_bytes of it). Returns 0, or -1 when not packable.
+int ck_pack(uint32_t wtype, const void *w, size_t w_row_bytes, int64_t rows, int64_t n, void *out);
+/// As ck_matmul_q for a packable type: rows [r0, r1) of W against `nt` activation rows, whole
+/// tiles from `packed` (may be NULL: then every row from `w`, the file's format), the other
+/// rows from `w`, all with the same arithmetic. Returns 0, or -1 for a type not packable.
+int ck_matmul_packed(uint32_t wtype, const void *packed, const void *w, size_t w_row_bytes, int64_t n,
+                     const void *a, size_t a_row_bytes, int64_t nt, float *y, int64_t ldy, int64_t r0, int64_t r1);
 /// y = x / sqrt(mean(x^2) + eps) * w (w may be NULL for no weight), over n elements.
 void ck_rms_norm(const float *x, const float *w, float *y, int64_t n, float eps);
 

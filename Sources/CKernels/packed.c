@@ -1,0 +1,207 @@
+#include "CKernels.h"
+#include "ck_internal.h"
+#include <math.h>
+#include <string.h>
+
+// Weights repacked at load into tiles of eight rows, so one pass feeds eight output rows:
+// a 32-byte load holds four quants of each of the eight rows, the activation's four matching
+// bytes are broadcast to every row, and the eight rows' block sums land in the eight lanes of
+// one vector. Compared with one row at a time, the horizontal sums and the per-row scale
+// arithmetic disappear and each activation load serves eight rows.
+//
+// The arithmetic is fixed per (row, activation row), whatever the tile, the batch or the
+// path: for each block i in order, S = the exact integer dot product of the block, then
+//   acc = fma(dw·da, S, acc)   and, for Q4_1,   acc = fma(mw, sa, acc)
+// (dw, mw: the weight block's scale and minimum; da, sa: the activation block's scale and
+// scaled sum). The vector kernel and the scalar one (rows outside whole tiles, CPUs without
+// AVX2) give the same bits.
+//
+// A tile block (one block of 32 elements of each of the eight rows):
+// - Q4_1: half d[8], half m[8], then 4 × 32 bytes: group g holds bytes 4g..4g+3 of each
+//   row's 16 quant bytes (low nibbles: elements 4g..4g+3; high nibbles: 16+4g..16+4g+3),
+//   row r at bytes 4r..4r+3. 160 bytes, the same as the file's eight blocks.
+// - Q8_0: half d[8], then 8 × 32 bytes: group g holds elements 4g..4g+3 of each row.
+
+enum { T_Q4_1 = 3, T_Q8_0 = 8 };
+
+static inline float h2f(const uint8_t *p) { uint16_t h; memcpy(&h, p, 2); return ck_fp16_to_fp32(h); }
+
+// File block bytes, tile block bytes, and where the quants start in a file block.
+static int file_block(uint32_t t) { return t == T_Q4_1 ? 20 : 34; }
+static int tile_block(uint32_t t) { return t == T_Q4_1 ? 160 : 272; }
+static int quant_offset(uint32_t t) { return t == T_Q4_1 ? 4 : 2; }
+
+int ck_packable(uint32_t wtype) { return wtype == T_Q4_1 || wtype == T_Q8_0; }
+
+size_t ck_packed_bytes(uint32_t wtype, int64_t rows, int64_t n) {
+    if (!ck_packable(wtype) || rows < 8 || n % 32 != 0) return 0;
+    return (size_t)(rows / 8) * (size_t)(n / 32) * (size_t)tile_block(wtype);
+}
+
+int ck_pack(uint32_t wtype, const void *w, size_t w_row_bytes, int64_t rows, int64_t n, void *out) {
+    // Whole tiles only; the last rows % 8 rows stay in the file's format.
+    if (ck_packed_bytes(wtype, rows, n) == 0) return -1;
+    const int64_t nb = n / 32;
+    const int fb = file_block(wtype), qo = quant_offset(wtype), groups = wtype == T_Q4_1 ? 4 : 8;
+    const int scales = wtype == T_Q4_1 ? 32 : 16;
+    uint8_t *dst = (uint8_t *)out;
+    for (int64_t tile = 0; tile < rows / 8; tile++) {
+        for (int64_t i = 0; i < nb; i++, dst += tile_block(wtype)) {
+            for (int r = 0; r < 8; r++) {
+                const uint8_t *b = (const uint8_t *)w + (size_t)(tile * 8 + r) * w_row_bytes + (size_t)i * fb;
+                memcpy(dst + 2 * r, b, 2);                                   // d
+                if (wtype == T_Q4_1) memcpy(dst + 16 + 2 * r, b + 2, 2);     // m
+                for (int g = 0; g < groups; g++) memcpy(dst + scales + 32 * g + 4 * r, b + qo + 4 * g, 4);
+            }
+        }
+    }
+    return 0;
+}
+
+// One row in the file's own format, with the packed arithmetic.
+static float row_q4_1(const uint8_t *w, const uint8_t *a, int64_t nb) {
+    float acc = 0;
+    for (int64_t i = 0; i < nb; i++, w += 20, a += 36) {
+        const int8_t *q8 = (const int8_t *)(a + 4);
+        int s = 0;
+        for (int j = 0; j < 16; j++) s += (w[4 + j] & 0x0F) * q8[j] + (w[4 + j] >> 4) * q8[j + 16];
+        acc = fmaf(h2f(w) * h2f(a), (float)s, acc);
+        acc = fmaf(h2f(w + 2), h2f(a + 2), acc);
+    }
+    return acc;
+}
+
+static float row_q8_0(const uint8_t *w, const uint8_t *a, int64_t nb) {
+    float acc = 0;
+    for (int64_t i = 0; i < nb; i++, w += 34, a += 34) {
+        const int8_t *qw = (const int8_t *)(w + 2), *qa = (const int8_t *)(a + 2);
+        int s = 0;
+        for (int j = 0; j < 32; j++) s += qw[j] * qa[j];
+        acc = fmaf(h2f(w) * h2f(a), (float)s, acc);
+    }
+    return acc;
+}
+
+#if defined(__x86_64__)
+#include <immintrin.h>
+#define AVX2 __attribute__((target("avx2,fma,f16c")))
+#define INLINE static inline __attribute__((always_inline))
+
+// Eight rows (one tile) against nt ≤ 4 activation rows; da/sa: the activation blocks'
+// scales and scaled sums as floats, [nt][nb]. Each kernel leaves acc[t] = the eight rows'
+// results for activation row t.
+AVX2 INLINE void tile_q4_1(const uint8_t *tile, const uint8_t **a, const int nt, int64_t nb,
+                           const float *da, const float *sa, __m256 *acc) {
+    const __m256i m4 = _mm256_set1_epi8(0x0F);
+    for (int t = 0; t < nt; t++) acc[t] = _mm256_setzero_ps();
+    for (int64_t i = 0; i < nb; i++, tile += 160) {
+        const __m256 dw = _mm256_cvtph_ps(_mm_loadu_si128((const __m128i *)tile));
+        const __m256 mw = _mm256_cvtph_ps(_mm_loadu_si128((const __m128i *)(tile + 16)));
+        __m256i lo[4], hi[4];
+        for (int g = 0; g < 4; g++) {
+            const __m256i q = _mm256_loadu_si256((const __m256i *)(tile + 32 + 32 * g));
+            lo[g] = _mm256_and_si256(q, m4);
+            hi[g] = _mm256_and_si256(_mm256_srli_epi16(q, 4), m4);
+        }
+        for (int t = 0; t < nt; t++) {
+            int32_t x[8];
+            memcpy(x, a[t] + i * 36 + 4, 32);
+            // |each product pair| ≤ 2·15·127, so eight of them still fit in 16 bits.
+            __m256i s = _mm256_maddubs_epi16(lo[0], _mm256_set1_epi32(x[0]));
+            s = _mm256_add_epi16(s, _mm256_maddubs_epi16(lo[1], _mm256_set1_epi32(x[1])));
+            s = _mm256_add_epi16(s, _mm256_maddubs_epi16(lo[2], _mm256_set1_epi32(x[2])));
+            s = _mm256_add_epi16(s, _mm256_maddubs_epi16(lo[3], _mm256_set1_epi32(x[3])));
+            s = _mm256_add_epi16(s, _mm256_maddubs_epi16(hi[0], _mm256_set1_epi32(x[4])));
+            s = _mm256_add_epi16(s, _mm256_maddubs_epi16(hi[1], _mm256_set1_epi32(x[5])));
+            s = _mm256_add_epi16(s, _mm256_maddubs_epi16(hi[2], _mm256_set1_epi32(x[6])));
+            s = _mm256_add_epi16(s, _mm256_maddubs_epi16(hi[3], _mm256_set1_epi32(x[7])));
+            const __m256 sum = _mm256_cvtepi32_ps(_mm256_madd_epi16(s, _mm256_set1_epi16(1)));
+            acc[t] = _mm256_fmadd_ps(_mm256_mul_ps(dw, _mm256_set1_ps(da[t * nb + i])), sum, acc[t]);
+            acc[t] = _mm256_fmadd_ps(mw, _mm256_set1_ps(sa[t * nb + i]), acc[t]);
+        }
+    }
+}
+
+AVX2 INLINE void tile_q8_0(const uint8_t *tile, const uint8_t **a, const int nt, int64_t nb,
+                           const float *da, const float *sa, __m256 *acc) {
+    (void)sa;
+    const __m256i ones = _mm256_set1_epi16(1);
+    for (int t = 0; t < nt; t++) acc[t] = _mm256_setzero_ps();
+    for (int64_t i = 0; i < nb; i++, tile += 272) {
+        const __m256 dw = _mm256_cvtph_ps(_mm_loadu_si128((const __m128i *)tile));
+        // Signed × signed as unsigned × signed: |w| times a with w's sign.
+        __m256i q[8], u[8];
+        for (int g = 0; g < 8; g++) {
+            q[g] = _mm256_loadu_si256((const __m256i *)(tile + 16 + 32 * g));
+            u[g] = _mm256_sign_epi8(q[g], q[g]);
+        }
+        for (int t = 0; t < nt; t++) {
+            int32_t x[8];
+            memcpy(x, a[t] + i * 34 + 2, 32);
+            // A product pair can reach 2·128·127, so each is widened to 32 bits on its own.
+            __m256i s = _mm256_madd_epi16(_mm256_maddubs_epi16(u[0], _mm256_sign_epi8(_mm256_set1_epi32(x[0]), q[0])), ones);
+            for (int g = 1; g < 8; g++)
+                s = _mm256_add_epi32(s, _mm256_madd_epi16(_mm256_maddubs_epi16(u[g], _mm256_sign_epi8(_mm256_set1_epi32(x[g]), q[g])), ones));
+            acc[t] = _mm256_fmadd_ps(_mm256_mul_ps(dw, _mm256_set1_ps(da[t * nb + i])), _mm256_cvtepi32_ps(s), acc[t]);
+        }
+    }
+}
+
+#define TILES(name, kernel, ablock, has_sum) \
+AVX2 static void name(const uint8_t *packed, int64_t nb, const uint8_t **a, int nt, float *y, int64_t ldy, int64_t tile0, int64_t tile1) { \
+    float da[4 * nb], sa[has_sum ? 4 * nb : 1]; \
+    for (int t = 0; t < nt; t++) \
+        for (int64_t i = 0; i < nb; i++) { \
+            da[t * nb + i] = h2f(a[t] + i * ablock); \
+            if (has_sum) sa[t * nb + i] = h2f(a[t] + i * ablock + 2); \
+        } \
+    const size_t tile_bytes = (size_t)nb * (size_t)tile_block(has_sum ? T_Q4_1 : T_Q8_0); \
+    for (int64_t tile = tile0; tile < tile1; tile++) { \
+        __m256 acc[4]; \
+        const uint8_t *p = packed + (size_t)tile * tile_bytes; \
+        switch (nt) { \
+        case 1: kernel(p, a, 1, nb, da, sa, acc); break; \
+        case 2: kernel(p, a, 2, nb, da, sa, acc); break; \
+        case 3: kernel(p, a, 3, nb, da, sa, acc); break; \
+        default: kernel(p, a, 4, nb, da, sa, acc); break; \
+        } \
+        for (int t = 0; t < nt; t++) _mm256_storeu_ps(y + t * ldy + tile * 8, acc[t]); \
+    } \
+}
+TILES(tiles_q4_1, tile_q4_1, 36, 1)
+TILES(tiles_q8_0, tile_q8_0, 34, 0)
+#endif
+
+int ck_matmul_packed(uint32_t wtype, const void *packed, const void *w, size_t w_row_bytes, int64_t n,
+                     const void *a, size_t a_row_bytes, int64_t nt, float *y, int64_t ldy, int64_t r0, int64_t r1) {
+    if (!ck_packable(wtype)) return -1;
+    const uint8_t *wb = (const uint8_t *)w, *ab = (const uint8_t *)a;
+    const int64_t nb = n / 32;
+    // Whole tiles inside [r0, r1) take the vector kernel (rows [v0, v1)); the other rows, the
+    // scalar one.
+    int64_t v0 = r0, v1 = r0;
+#if defined(__x86_64__)
+    const uint32_t need = CK_CPU_AVX2 | CK_CPU_FMA | CK_CPU_F16C;
+    const int64_t tile0 = (r0 + 7) / 8, tile1 = r1 / 8;
+    if (packed && (ck_cpu_features() & need) == need && tile0 < tile1) {
+        for (int64_t t = 0; t < nt; t += 4) {
+            const int g = nt - t < 4 ? (int)(nt - t) : 4;
+            const uint8_t *rows[4];
+            for (int k = 0; k < g; k++) rows[k] = ab + (size_t)(t + k) * a_row_bytes;
+            if (wtype == T_Q4_1) tiles_q4_1((const uint8_t *)packed, nb, rows, g, y + t * ldy, ldy, tile0, tile1);
+            else tiles_q8_0((const uint8_t *)packed, nb, rows, g, y + t * ldy, ldy, tile0, tile1);
+        }
+        v0 = tile0 * 8;
+        v1 = tile1 * 8;
+    }
+#endif
+    for (int64_t r = r0; r < r1; r++) {
+        if (r >= v0 && r < v1) continue;
+        const uint8_t *row = wb + (size_t)r * w_row_bytes;
+        for (int64_t t = 0; t < nt; t++) {
+            const uint8_t *act = ab + (size_t)t * a_row_bytes;
+            y[t * ldy + r] = wtype == T_Q4_1 ? row_q4_1(row, act, nb) : row_q8_0(row, act, nb);
+        }
+    }
+    return 0;
+}
