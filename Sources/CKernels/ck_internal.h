@@ -28,4 +28,9 @@ static inline void ck_q3_K_scales(const uint8_t *packed12, int8_t scales[16]) {
     aux[1] = (aux[1] & kmask2) | (((tmp >> 2) & kmask1) << 4);
     memcpy(scales, aux, 16);
 }
+#if defined(__x86_64__)
+// ck_dot_f32(a, b converted from half precision), bit for bit, for n a multiple of 32; needs
+// AVX2, FMA and F16C (dot.c).
+float ck_dot_f32_f16_avx2(const float *a, const uint16_t *b, int64_t n);
+#endif
 #endif

@@ -1,0 +1,57 @@
+import CKernels
+import Foundation
+import Runtime
+import Testing
+
+/// The attention kernel over paged half-precision keys and values computes exactly the
+/// operations of the plain description below, on both of its paths (converted as loaded, for
+/// head sizes that are multiples of 32; row by row otherwise): same bits.
+@Suite struct AttentionTests {
+    @Test(arguments: [64, 40])
+    func pagedAttentionEqualsThePlainDescriptionBitForBit(_ headDim: Int) {
+        let groups = 3, blockSize = 16, blocks = 4, first = 2, last = 45
+        let table: [Int32] = [2, 0, 3, 1]  // positions live in shuffled blocks
+        let rowStride = headDim, blockStride = blockSize * rowStride
+        var rng = SplitMix64(seed: UInt64(headDim))
+        func random() -> Float { Float(Int(rng.next() % 2001) - 1000) / 500 }
+        let q = (0..<(groups * headDim)).map { _ in random() }
+        let kHalf = (0..<(blocks * blockStride)).map { _ in ck_fp32_to_fp16(random()) }
+        let vHalf = (0..<(blocks * blockStride)).map { _ in ck_fp32_to_fp16(random()) }
+        let scale = 1 / Float(headDim).squareRoot()
+
+        var scores = [Float](repeating: 0, count: groups * (last + 1))
+        var out = [Float](repeating: .nan, count: groups * headDim)
+        ck_attend_group(q, Int64(groups), Int64(headDim), Int64(headDim), scale, kHalf, vHalf, table, Int64(blockSize),
+                        Int64(blockStride), Int64(rowStride), Int64(first), Int64(last), &scores, &out)
+
+        func row(_ halves: [UInt16], _ j: Int) -> [Float] {
+            let base = Int(table[j / blockSize]) * blockStride + (j % blockSize) * rowStride
+            return (0..<headDim).map { ck_fp16_to_fp32(halves[base + $0]) }
+        }
+        var expected = [Float](repeating: 0, count: groups * headDim)
+        for g in 0..<groups {
+            let qg = Array(q[(g * headDim)..<((g + 1) * headDim)])
+            var s = [Float](repeating: 0, count: last + 1)
+            var m = -Float.infinity
+            for j in first...last {
+                s[j] = ck_dot_f32(qg, row(kHalf, j), Int64(headDim)) * scale
+                m = max(m, s[j])
+            }
+            var sum: Float = 0
+            for j in first...last {
+                s[j] = expf(s[j] - m)
+                sum += s[j]
+            }
+            let inv = 1 / sum
+            for j in first...last {
+                let p = s[j] * inv
+                let v = row(vHalf, j)
+                for d in 0..<headDim {
+                    let product = p * v[d]
+                    expected[g * headDim + d] = expected[g * headDim + d] + product
+                }
+            }
+        }
+        #expect(out.map(\.bitPattern) == expected.map(\.bitPattern))
+    }
+}
