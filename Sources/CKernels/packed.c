@@ -20,18 +20,22 @@
 // - Q4_1: half d[8], half m[8], then 4 × 32 bytes: group g holds bytes 4g..4g+3 of each
 //   row's 16 quant bytes (low nibbles: elements 4g..4g+3; high nibbles: 16+4g..16+4g+3),
 //   row r at bytes 4r..4r+3. 160 bytes, the same as the file's eight blocks.
+// - Q5_0: half d[8], then 32 bytes of fifth bits, then the nibbles as for Q4_1. Byte 4r+k
+//   of the fifth bits holds, at bit 2g, element 4g+k's and, at bit 2g+1, element 16+4g+k's
+//   (g = 0..3). 176 bytes, the same as the file's.
 // - Q8_0: half d[8], then 8 × 32 bytes: group g holds elements 4g..4g+3 of each row.
+// Q5_0's quants are q − 16 with q in 0..31: S = Σ q·a − 16·Σ a, the same integer.
 
-enum { T_Q4_1 = 3, T_Q8_0 = 8 };
+enum { T_Q4_1 = 3, T_Q5_0 = 6, T_Q8_0 = 8 };
 
 static inline float h2f(const uint8_t *p) { uint16_t h; memcpy(&h, p, 2); return ck_fp16_to_fp32(h); }
 
 // File block bytes, tile block bytes, and where the quants start in a file block.
-static int file_block(uint32_t t) { return t == T_Q4_1 ? 20 : 34; }
-static int tile_block(uint32_t t) { return t == T_Q4_1 ? 160 : 272; }
-static int quant_offset(uint32_t t) { return t == T_Q4_1 ? 4 : 2; }
+static int file_block(uint32_t t) { return t == T_Q4_1 ? 20 : t == T_Q5_0 ? 22 : 34; }
+static int tile_block(uint32_t t) { return t == T_Q4_1 ? 160 : t == T_Q5_0 ? 176 : 272; }
+static int quant_offset(uint32_t t) { return t == T_Q4_1 ? 4 : t == T_Q5_0 ? 6 : 2; }
 
-int ck_packable(uint32_t wtype) { return wtype == T_Q4_1 || wtype == T_Q8_0; }
+int ck_packable(uint32_t wtype) { return wtype == T_Q4_1 || wtype == T_Q5_0 || wtype == T_Q8_0; }
 
 size_t ck_packed_bytes(uint32_t wtype, int64_t rows, int64_t n) {
     if (!ck_packable(wtype) || rows < 8 || n % 32 != 0) return 0;
@@ -42,8 +46,8 @@ int ck_pack(uint32_t wtype, const void *w, size_t w_row_bytes, int64_t rows, int
     // Whole tiles only; the last rows % 8 rows stay in the file's format.
     if (ck_packed_bytes(wtype, rows, n) == 0) return -1;
     const int64_t nb = n / 32;
-    const int fb = file_block(wtype), qo = quant_offset(wtype), groups = wtype == T_Q4_1 ? 4 : 8;
-    const int scales = wtype == T_Q4_1 ? 32 : 16;
+    const int fb = file_block(wtype), qo = quant_offset(wtype), groups = wtype == T_Q8_0 ? 8 : 4;
+    const int quants = wtype == T_Q8_0 ? 16 : wtype == T_Q4_1 ? 32 : 48;  // where the quants start in a tile block
     uint8_t *dst = (uint8_t *)out;
     for (int64_t tile = 0; tile < rows / 8; tile++) {
         for (int64_t i = 0; i < nb; i++, dst += tile_block(wtype)) {
@@ -51,7 +55,17 @@ int ck_pack(uint32_t wtype, const void *w, size_t w_row_bytes, int64_t rows, int
                 const uint8_t *b = (const uint8_t *)w + (size_t)(tile * 8 + r) * w_row_bytes + (size_t)i * fb;
                 memcpy(dst + 2 * r, b, 2);                                   // d
                 if (wtype == T_Q4_1) memcpy(dst + 16 + 2 * r, b + 2, 2);     // m
-                for (int g = 0; g < groups; g++) memcpy(dst + scales + 32 * g + 4 * r, b + qo + 4 * g, 4);
+                if (wtype == T_Q5_0) {
+                    uint32_t qh;
+                    memcpy(&qh, b + 2, 4);
+                    for (int k = 0; k < 4; k++) {
+                        uint8_t bits = 0;
+                        for (int g = 0; g < 4; g++)
+                            bits |= (uint8_t)((((qh >> (4 * g + k)) & 1) << (2 * g)) | (((qh >> (16 + 4 * g + k)) & 1) << (2 * g + 1)));
+                        dst[16 + 4 * r + k] = bits;
+                    }
+                }
+                for (int g = 0; g < groups; g++) memcpy(dst + quants + 32 * g + 4 * r, b + qo + 4 * g, 4);
             }
         }
     }
@@ -67,6 +81,23 @@ static float row_q4_1(const uint8_t *w, const uint8_t *a, int64_t nb) {
         for (int j = 0; j < 16; j++) s += (w[4 + j] & 0x0F) * q8[j] + (w[4 + j] >> 4) * q8[j + 16];
         acc = fmaf(h2f(w) * h2f(a), (float)s, acc);
         acc = fmaf(h2f(w + 2), h2f(a + 2), acc);
+    }
+    return acc;
+}
+
+static float row_q5_0(const uint8_t *w, const uint8_t *a, int64_t nb) {
+    float acc = 0;
+    for (int64_t i = 0; i < nb; i++, w += 22, a += 34) {
+        const int8_t *q8 = (const int8_t *)(a + 2);
+        uint32_t qh;
+        memcpy(&qh, w + 2, 4);
+        int s = 0;
+        for (int j = 0; j < 16; j++) {
+            const int lo = (w[6 + j] & 0x0F) | (int)(((qh >> j) & 1) << 4);
+            const int hi = (w[6 + j] >> 4) | (int)(((qh >> (j + 16)) & 1) << 4);
+            s += (lo - 16) * q8[j] + (hi - 16) * q8[j + 16];
+        }
+        acc = fmaf(h2f(w) * h2f(a), (float)s, acc);
     }
     return acc;
 }
@@ -119,6 +150,66 @@ AVX2 INLINE void tile_q4_1(const uint8_t *tile, const uint8_t **a, const int nt,
             acc[t] = _mm256_fmadd_ps(_mm256_mul_ps(dw, _mm256_set1_ps(da[t * nb + i])), sum, acc[t]);
             acc[t] = _mm256_fmadd_ps(mw, _mm256_set1_ps(sa[t * nb + i]), acc[t]);
         }
+    }
+}
+
+AVX2 INLINE void tile_q5_0(const uint8_t *tile, const uint8_t **a, const int nt, int64_t nb,
+                           const float *da, const int32_t *sum16, __m256 *acc) {
+    const __m256i m4 = _mm256_set1_epi8(0x0F), bit4 = _mm256_set1_epi8(0x10), ones = _mm256_set1_epi16(1);
+    for (int t = 0; t < nt; t++) acc[t] = _mm256_setzero_ps();
+    for (int64_t i = 0; i < nb; i++, tile += 176) {
+        const __m256 dw = _mm256_cvtph_ps(_mm_loadu_si128((const __m128i *)tile));
+        const __m256i h = _mm256_loadu_si256((const __m256i *)(tile + 16));
+        // q = nibble | fifth bit · 16, in 0..31; element 4g+k's bit sits at bit 2g, 16+4g+k's at 2g+1.
+        __m256i lo[4], hi[4];
+        for (int g = 0; g < 4; g++) {
+            const __m256i q = _mm256_loadu_si256((const __m256i *)(tile + 48 + 32 * g));
+            const __m256i hl = 2 * g <= 4 ? _mm256_slli_epi16(h, 4 - 2 * g) : _mm256_srli_epi16(h, 2 * g - 4);
+            const __m256i hh = 2 * g + 1 <= 4 ? _mm256_slli_epi16(h, 3 - 2 * g) : _mm256_srli_epi16(h, 2 * g - 3);
+            lo[g] = _mm256_or_si256(_mm256_and_si256(q, m4), _mm256_and_si256(hl, bit4));
+            hi[g] = _mm256_or_si256(_mm256_and_si256(_mm256_srli_epi16(q, 4), m4), _mm256_and_si256(hh, bit4));
+        }
+        for (int t = 0; t < nt; t++) {
+            int32_t x[8];
+            memcpy(x, a[t] + i * 34 + 2, 32);
+            // |each product pair| ≤ 2·31·127, so four of them fit in 16 bits.
+            __m256i s0 = _mm256_maddubs_epi16(lo[0], _mm256_set1_epi32(x[0]));
+            s0 = _mm256_add_epi16(s0, _mm256_maddubs_epi16(lo[1], _mm256_set1_epi32(x[1])));
+            s0 = _mm256_add_epi16(s0, _mm256_maddubs_epi16(lo[2], _mm256_set1_epi32(x[2])));
+            s0 = _mm256_add_epi16(s0, _mm256_maddubs_epi16(lo[3], _mm256_set1_epi32(x[3])));
+            __m256i s1 = _mm256_maddubs_epi16(hi[0], _mm256_set1_epi32(x[4]));
+            s1 = _mm256_add_epi16(s1, _mm256_maddubs_epi16(hi[1], _mm256_set1_epi32(x[5])));
+            s1 = _mm256_add_epi16(s1, _mm256_maddubs_epi16(hi[2], _mm256_set1_epi32(x[6])));
+            s1 = _mm256_add_epi16(s1, _mm256_maddubs_epi16(hi[3], _mm256_set1_epi32(x[7])));
+            __m256i s = _mm256_add_epi32(_mm256_madd_epi16(s0, ones), _mm256_madd_epi16(s1, ones));
+            s = _mm256_sub_epi32(s, _mm256_set1_epi32(sum16[t * nb + i]));
+            acc[t] = _mm256_fmadd_ps(_mm256_mul_ps(dw, _mm256_set1_ps(da[t * nb + i])), _mm256_cvtepi32_ps(s), acc[t]);
+        }
+    }
+}
+
+AVX2 static void tiles_q5_0(const uint8_t *packed, int64_t nb, const uint8_t **a, int nt, float *y, int64_t ldy, int64_t tile0, int64_t tile1) {
+    float da[4 * nb];
+    int32_t sum16[4 * nb];  // 16 · Σ a of each activation block
+    for (int t = 0; t < nt; t++)
+        for (int64_t i = 0; i < nb; i++) {
+            da[t * nb + i] = h2f(a[t] + i * 34);
+            const int8_t *q8 = (const int8_t *)(a[t] + i * 34 + 2);
+            int32_t sum = 0;
+            for (int j = 0; j < 32; j++) sum += q8[j];
+            sum16[t * nb + i] = 16 * sum;
+        }
+    const size_t tile_bytes = (size_t)nb * 176;
+    for (int64_t tile = tile0; tile < tile1; tile++) {
+        __m256 acc[4];
+        const uint8_t *p = packed + (size_t)tile * tile_bytes;
+        switch (nt) {
+        case 1: tile_q5_0(p, a, 1, nb, da, sum16, acc); break;
+        case 2: tile_q5_0(p, a, 2, nb, da, sum16, acc); break;
+        case 3: tile_q5_0(p, a, 3, nb, da, sum16, acc); break;
+        default: tile_q5_0(p, a, 4, nb, da, sum16, acc); break;
+        }
+        for (int t = 0; t < nt; t++) _mm256_storeu_ps(y + t * ldy + tile * 8, acc[t]);
     }
 }
 
@@ -189,6 +280,7 @@ int ck_matmul_packed(uint32_t wtype, const void *packed, const void *w, size_t w
             const uint8_t *rows[4];
             for (int k = 0; k < g; k++) rows[k] = ab + (size_t)(t + k) * a_row_bytes;
             if (wtype == T_Q4_1) tiles_q4_1((const uint8_t *)packed, nb, rows, g, y + t * ldy, ldy, tile0, tile1);
+            else if (wtype == T_Q5_0) tiles_q5_0((const uint8_t *)packed, nb, rows, g, y + t * ldy, ldy, tile0, tile1);
             else tiles_q8_0((const uint8_t *)packed, nb, rows, g, y + t * ldy, ldy, tile0, tile1);
         }
         v0 = tile0 * 8;
@@ -200,7 +292,7 @@ int ck_matmul_packed(uint32_t wtype, const void *packed, const void *w, size_t w
         const uint8_t *row = wb + (size_t)r * w_row_bytes;
         for (int64_t t = 0; t < nt; t++) {
             const uint8_t *act = ab + (size_t)t * a_row_bytes;
-            y[t * ldy + r] = wtype == T_Q4_1 ? row_q4_1(row, act, nb) : row_q8_0(row, act, nb);
+            y[t * ldy + r] = wtype == T_Q4_1 ? row_q4_1(row, act, nb) : wtype == T_Q5_0 ? row_q5_0(row, act, nb) : row_q8_0(row, act, nb);
         }
     }
     return 0;
