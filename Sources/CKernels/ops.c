@@ -128,17 +128,21 @@ static void attend_group_avx2(const float *q, int64_t groups, int64_t head_dim, 
         }
         inv[g] = 1.0f / sum;
     }
-    memset(out, 0, (size_t)(groups * head_dim_v) * sizeof(float));
-    for (int64_t j = first; j <= last; j++) {
-        const int64_t blk = block_table[j / block_size], slot = j % block_size;
-        const uint16_t *v = v_base + blk * block_stride + slot * row_stride;
-        for (int64_t g = 0; g < groups; g++) {
-            const __m256 p = _mm256_set1_ps(scores[g * n + j] * inv[g]);
-            float *o = out + g * head_dim_v;
-            for (int64_t d = 0; d < head_dim_v; d += 8) {
-                const __m256 pv = _mm256_mul_ps(p, _mm256_cvtph_ps(_mm_loadu_si128((const __m128i *)(v + d))));
-                _mm256_storeu_ps(o + d, _mm256_add_ps(_mm256_loadu_ps(o + d), pv));
+    // Each head's output 64 values at a time, held in registers across the positions (still
+    // summed in position order).
+    for (int64_t g = 0; g < groups; g++) {
+        for (int64_t d0 = 0; d0 < head_dim_v; d0 += 64) {
+            const int vecs = (int)((head_dim_v - d0 < 64 ? head_dim_v - d0 : 64) / 8);
+            __m256 o[8];
+            for (int k = 0; k < vecs; k++) o[k] = _mm256_setzero_ps();
+            for (int64_t j = first; j <= last; j++) {
+                const int64_t blk = block_table[j / block_size], slot = j % block_size;
+                const uint16_t *v = v_base + blk * block_stride + slot * row_stride + d0;
+                const __m256 p = _mm256_set1_ps(scores[g * n + j] * inv[g]);
+                for (int k = 0; k < vecs; k++)
+                    o[k] = _mm256_add_ps(o[k], _mm256_mul_ps(p, _mm256_cvtph_ps(_mm_loadu_si128((const __m128i *)(v + 8 * k)))));
             }
+            for (int k = 0; k < vecs; k++) _mm256_storeu_ps(out + g * head_dim_v + d0 + 8 * k, o[k]);
         }
     }
 }

@@ -118,6 +118,9 @@ static float row_q8_0(const uint8_t *w, const uint8_t *a, int64_t nb) {
 #define AVX2 __attribute__((target("avx2,fma,f16c")))
 #define INLINE static inline __attribute__((always_inline))
 
+// The same conversion as h2f, in one instruction.
+AVX2 INLINE float h2f_f16c(const uint8_t *p) { uint16_t h; memcpy(&h, p, 2); return _cvtsh_ss(h); }
+
 // Eight rows (one tile) against nt ≤ 4 activation rows; da/sa: the activation blocks'
 // scales and scaled sums as floats, [nt][nb]. Each kernel leaves acc[t] = the eight rows'
 // results for activation row t.
@@ -193,7 +196,7 @@ AVX2 static void tiles_q5_0(const uint8_t *packed, int64_t nb, const uint8_t **a
     int32_t sum16[4 * nb];  // 16 · Σ a of each activation block
     for (int t = 0; t < nt; t++)
         for (int64_t i = 0; i < nb; i++) {
-            da[t * nb + i] = h2f(a[t] + i * 34);
+            da[t * nb + i] = h2f_f16c(a[t] + i * 34);
             const int8_t *q8 = (const int8_t *)(a[t] + i * 34 + 2);
             int32_t sum = 0;
             for (int j = 0; j < 32; j++) sum += q8[j];
@@ -243,8 +246,8 @@ AVX2 static void name(const uint8_t *packed, int64_t nb, const uint8_t **a, int 
     float da[4 * nb], sa[has_sum ? 4 * nb : 1]; \
     for (int t = 0; t < nt; t++) \
         for (int64_t i = 0; i < nb; i++) { \
-            da[t * nb + i] = h2f(a[t] + i * ablock); \
-            if (has_sum) sa[t * nb + i] = h2f(a[t] + i * ablock + 2); \
+            da[t * nb + i] = h2f_f16c(a[t] + i * ablock); \
+            if (has_sum) sa[t * nb + i] = h2f_f16c(a[t] + i * ablock + 2); \
         } \
     const size_t tile_bytes = (size_t)nb * (size_t)tile_block(has_sum ? T_Q4_1 : T_Q8_0); \
     for (int64_t tile = tile0; tile < tile1; tile++) { \

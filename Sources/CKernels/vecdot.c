@@ -68,6 +68,48 @@ static void quantize_q8_0(const float *x, uint8_t *y, int64_t n, int with_sum) {
     }
 }
 
+#if defined(__x86_64__)
+#include <immintrin.h>
+// quantize_q8_0 eight lanes at a time: the same maximum, the same products rounded half to
+// even, the same sum, so the same bytes.
+__attribute__((target("avx2,fma,f16c")))
+static void quantize_q8_0_avx2(const float *x, uint8_t *y, int64_t n, int with_sum) {
+    const int size = with_sum ? 36 : 34;
+    const __m256 sign = _mm256_set1_ps(-0.0f);
+    for (int64_t ib = 0; ib < n / 32; ib++) {
+        const float *xb = x + ib * 32;
+        uint8_t *b = y + ib * size;
+        __m256 v[4];
+        __m256 m = _mm256_setzero_ps();
+        for (int k = 0; k < 4; k++) {
+            v[k] = _mm256_loadu_ps(xb + 8 * k);
+            m = _mm256_max_ps(m, _mm256_andnot_ps(sign, v[k]));
+        }
+        __m128 m4 = _mm_max_ps(_mm256_castps256_ps128(m), _mm256_extractf128_ps(m, 1));
+        m4 = _mm_max_ps(m4, _mm_movehl_ps(m4, m4));
+        m4 = _mm_max_ss(m4, _mm_movehdup_ps(m4));
+        const float amax = _mm_cvtss_f32(m4);
+        const float d = amax / 127.0f, id = amax != 0 ? 127.0f / amax : 0.0f;
+        f2h(b, d);
+        const __m256 mul = _mm256_set1_ps(id);
+        __m256i q[4];
+        for (int k = 0; k < 4; k++)
+            q[k] = _mm256_cvtps_epi32(_mm256_round_ps(_mm256_mul_ps(v[k], mul), _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC));
+        if (with_sum) {
+            __m256i t = _mm256_add_epi32(_mm256_add_epi32(q[0], q[1]), _mm256_add_epi32(q[2], q[3]));
+            __m128i t4 = _mm_add_epi32(_mm256_castsi256_si128(t), _mm256_extracti128_si256(t, 1));
+            t4 = _mm_add_epi32(t4, _mm_shuffle_epi32(t4, 0x4E));
+            t4 = _mm_add_epi32(t4, _mm_shuffle_epi32(t4, 0xB1));
+            f2h(b + 2, d * (float)_mm_cvtsi128_si32(t4));
+        }
+        // 32-bit → 8-bit; the packs interleave the 128-bit halves, the permute restores the order.
+        const __m256i p16a = _mm256_packs_epi32(q[0], q[1]), p16b = _mm256_packs_epi32(q[2], q[3]);
+        const __m256i p8 = _mm256_packs_epi16(p16a, p16b);
+        _mm256_storeu_si256((__m256i *)(b + (with_sum ? 4 : 2)), _mm256_permutevar8x32_epi32(p8, _mm256_setr_epi32(0, 4, 1, 5, 2, 6, 3, 7)));
+    }
+}
+#endif
+
 static void quantize_q8_K(const float *x, uint8_t *y, int64_t n) {
     for (int64_t ib = 0; ib < n / 256; ib++) {
         const float *xb = x + ib * 256;
@@ -102,8 +144,15 @@ static void quantize_q8_K(const float *x, uint8_t *y, int64_t n) {
 
 void ck_quantize_row(uint32_t atype, const float *x, void *y, int64_t n) {
     switch (atype) {
-    case T_Q8_0: quantize_q8_0(x, (uint8_t *)y, n, 0); break;
-    case T_Q8_1: quantize_q8_0(x, (uint8_t *)y, n, 1); break;
+    case T_Q8_0: case T_Q8_1: {
+        const int with_sum = atype == T_Q8_1;
+#if defined(__x86_64__)
+        const uint32_t need = CK_CPU_AVX2 | CK_CPU_FMA | CK_CPU_F16C;
+        if ((ck_cpu_features() & need) == need) { quantize_q8_0_avx2(x, (uint8_t *)y, n, with_sum); break; }
+#endif
+        quantize_q8_0(x, (uint8_t *)y, n, with_sum);
+        break;
+    }
     case T_Q8_K: quantize_q8_K(x, (uint8_t *)y, n); break;
     case T_F16: ck_fp32_to_fp16_row(x, (uint16_t *)y, n); break;
     case T_BF16: {

@@ -133,6 +133,9 @@ import Testing
         let n = 512
         var x = (0..<n).map { _ in Float(Int(rng.next() % 20001) - 10000) / 3000 }
         x[7] = 0; x[300] = -9.5  // a negative extreme in the second Q8_K block
+        // A first block whose scale is exactly 1 and whose values are halves: every rounding a tie.
+        x[0] = 127
+        for j in 1..<32 { x[j] = Float(j % 2 == 0 ? j : -j) + 0.5 }
         let ref = Quant.quantizeActivationReference(atype, x)
         var fast = [UInt8](repeating: 0, count: ref.count)
         fast.withUnsafeMutableBytes { ck_quantize_row(atype.rawValue, x, $0.baseAddress!, Int64(n)) }
