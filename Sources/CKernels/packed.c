@@ -25,32 +25,61 @@
 //   (g = 0..3). 176 bytes, the same as the file's.
 // - Q8_0: half d[8], then 8 × 32 bytes: group g holds elements 4g..4g+3 of each row.
 // Q5_0's quants are q − 16 with q in 0..31: S = Σ q·a − 16·Σ a, the same integer.
+//
+// Q4_K (super-blocks of 256 with eight 6-bit scales sc_j and minimums m_j): per super-block
+//   S = Σ_j sc_j · Σ_{sub-block j} q·a,   M = Σ_j m_j · (bsum_2j + bsum_2j+1)
+//   acc = fma(d·da, S, acc),   acc = fma(−(dmin·da), M, acc)
+// Tile super-block: half d[8], half dmin[8], sc[j][r] and m[j][r] as bytes (64 each), then
+// for each pair of sub-blocks jp and group g, 32 bytes: bytes 32jp+4g..+3 of each row's
+// quants (low nibbles: sub-block 2jp, high: 2jp+1). 1,184 bytes for the file's 1,152.
 
-enum { T_Q4_1 = 3, T_Q5_0 = 6, T_Q8_0 = 8 };
+enum { T_Q4_1 = 3, T_Q5_0 = 6, T_Q8_0 = 8, T_Q4_K = 12 };
 
 static inline float h2f(const uint8_t *p) { uint16_t h; memcpy(&h, p, 2); return ck_fp16_to_fp32(h); }
 
-// File block bytes, tile block bytes, and where the quants start in a file block.
-static int file_block(uint32_t t) { return t == T_Q4_1 ? 20 : t == T_Q5_0 ? 22 : 34; }
-static int tile_block(uint32_t t) { return t == T_Q4_1 ? 160 : t == T_Q5_0 ? 176 : 272; }
+// Elements of a block, file block bytes, tile block bytes, and where the quants start in a
+// file block.
+static int block_elems(uint32_t t) { return t == T_Q4_K ? 256 : 32; }
+static int file_block(uint32_t t) { return t == T_Q4_1 ? 20 : t == T_Q5_0 ? 22 : t == T_Q4_K ? 144 : 34; }
+static int tile_block(uint32_t t) { return t == T_Q4_1 ? 160 : t == T_Q5_0 ? 176 : t == T_Q4_K ? 1184 : 272; }
 static int quant_offset(uint32_t t) { return t == T_Q4_1 ? 4 : t == T_Q5_0 ? 6 : 2; }
 
-int ck_packable(uint32_t wtype) { return wtype == T_Q4_1 || wtype == T_Q5_0 || wtype == T_Q8_0; }
+int ck_packable(uint32_t wtype) { return wtype == T_Q4_1 || wtype == T_Q5_0 || wtype == T_Q8_0 || wtype == T_Q4_K; }
 
 size_t ck_packed_bytes(uint32_t wtype, int64_t rows, int64_t n) {
-    if (!ck_packable(wtype) || rows < 8 || n % 32 != 0) return 0;
-    return (size_t)(rows / 8) * (size_t)(n / 32) * (size_t)tile_block(wtype);
+    if (!ck_packable(wtype) || rows < 8 || n % block_elems(wtype) != 0) return 0;
+    return (size_t)(rows / 8) * (size_t)(n / block_elems(wtype)) * (size_t)tile_block(wtype);
+}
+
+static void pack_q4_K(const uint8_t *w, size_t w_row_bytes, int64_t tile, int64_t i, uint8_t *dst) {
+    for (int r = 0; r < 8; r++) {
+        const uint8_t *b = w + (size_t)(tile * 8 + r) * w_row_bytes + (size_t)i * 144;
+        memcpy(dst + 2 * r, b, 2);
+        memcpy(dst + 16 + 2 * r, b + 2, 2);
+        for (int j = 0; j < 8; j++) {
+            int sc, m;
+            ck_scale_min_k4(j, b + 4, &sc, &m);
+            dst[32 + 8 * j + r] = (uint8_t)sc;
+            dst[96 + 8 * j + r] = (uint8_t)m;
+        }
+        for (int jp = 0; jp < 4; jp++)
+            for (int g = 0; g < 8; g++) memcpy(dst + 160 + 32 * (8 * jp + g) + 4 * r, b + 16 + 32 * jp + 4 * g, 4);
+    }
 }
 
 int ck_pack(uint32_t wtype, const void *w, size_t w_row_bytes, int64_t rows, int64_t n, void *out) {
     // Whole tiles only; the last rows % 8 rows stay in the file's format.
     if (ck_packed_bytes(wtype, rows, n) == 0) return -1;
-    const int64_t nb = n / 32;
+    const int64_t nb = n / block_elems(wtype);
     const int fb = file_block(wtype), qo = quant_offset(wtype), groups = wtype == T_Q8_0 ? 8 : 4;
     const int quants = wtype == T_Q8_0 ? 16 : wtype == T_Q4_1 ? 32 : 48;  // where the quants start in a tile block
     uint8_t *dst = (uint8_t *)out;
     for (int64_t tile = 0; tile < rows / 8; tile++) {
         for (int64_t i = 0; i < nb; i++, dst += tile_block(wtype)) {
+            if (wtype == T_Q4_K) {
+                pack_q4_K((const uint8_t *)w, w_row_bytes, tile, i, dst);
+                continue;
+            }
             for (int r = 0; r < 8; r++) {
                 const uint8_t *b = (const uint8_t *)w + (size_t)(tile * 8 + r) * w_row_bytes + (size_t)i * fb;
                 memcpy(dst + 2 * r, b, 2);                                   // d
@@ -98,6 +127,31 @@ static float row_q5_0(const uint8_t *w, const uint8_t *a, int64_t nb) {
             s += (lo - 16) * q8[j] + (hi - 16) * q8[j + 16];
         }
         acc = fmaf(h2f(w) * h2f(a), (float)s, acc);
+    }
+    return acc;
+}
+
+static float row_q4_K(const uint8_t *w, const uint8_t *a, int64_t nb) {
+    float acc = 0;
+    for (int64_t i = 0; i < nb; i++, w += 144, a += 292) {
+        const int8_t *q8 = (const int8_t *)(a + 4);
+        int16_t bs[16];
+        memcpy(bs, a + 260, 32);
+        int32_t s = 0, m = 0;
+        for (int j = 0; j < 8; j++) {
+            int sc, mn;
+            ck_scale_min_k4(j, w + 4, &sc, &mn);
+            const uint8_t *qs = w + 16 + 32 * (j / 2);
+            const int shift = 4 * (j % 2);
+            int32_t sj = 0;
+            for (int l = 0; l < 32; l++) sj += ((qs[l] >> shift) & 0x0F) * q8[32 * j + l];
+            s += sc * sj;
+            m += mn * (bs[2 * j] + bs[2 * j + 1]);
+        }
+        float da;
+        memcpy(&da, a, 4);
+        acc = fmaf(h2f(w) * da, (float)s, acc);
+        acc = fmaf(-(h2f(w + 2) * da), (float)m, acc);
     }
     return acc;
 }
@@ -216,6 +270,72 @@ AVX2 static void tiles_q5_0(const uint8_t *packed, int64_t nb, const uint8_t **a
     }
 }
 
+// Q4_K: one super-block at a time, each half of each pair of sub-blocks unpacked once for
+// every activation row.
+AVX2 INLINE void tile_q4_K(const uint8_t *tile, const uint8_t **a, const int nt, int64_t nb, __m256 *acc) {
+    const __m256i m4 = _mm256_set1_epi8(0x0F);
+    for (int t = 0; t < nt; t++) acc[t] = _mm256_setzero_ps();
+    for (int64_t i = 0; i < nb; i++, tile += 1184) {
+        __m256i s[4];
+        for (int t = 0; t < nt; t++) s[t] = _mm256_setzero_si256();
+        for (int j = 0; j < 8; j++) {
+            // sc_j of each row in both 16-bit halves of its lane.
+            const __m256i sc = _mm256_cvtepu8_epi32(_mm_loadl_epi64((const __m128i *)(tile + 32 + 8 * j)));
+            const __m256i scale = _mm256_or_si256(sc, _mm256_slli_epi32(sc, 16));
+            __m256i q[8];
+            for (int g = 0; g < 8; g++) {
+                const __m256i raw = _mm256_loadu_si256((const __m256i *)(tile + 160 + 32 * (8 * (j / 2) + g)));
+                q[g] = _mm256_and_si256(j % 2 ? _mm256_srli_epi16(raw, 4) : raw, m4);
+            }
+            for (int t = 0; t < nt; t++) {
+                int32_t x[8];
+                memcpy(x, a[t] + i * 292 + 4 + 32 * j, 32);
+                // |each product pair| ≤ 2·15·127: eight of them fit in 16 bits.
+                __m256i p = _mm256_maddubs_epi16(q[0], _mm256_set1_epi32(x[0]));
+                for (int g = 1; g < 8; g++) p = _mm256_add_epi16(p, _mm256_maddubs_epi16(q[g], _mm256_set1_epi32(x[g])));
+                s[t] = _mm256_add_epi32(s[t], _mm256_madd_epi16(p, scale));
+            }
+        }
+        const __m256 dw = _mm256_cvtph_ps(_mm_loadu_si128((const __m128i *)tile));
+        const __m256 dmw = _mm256_cvtph_ps(_mm_loadu_si128((const __m128i *)(tile + 16)));
+        __m256i mins[4];  // (m_2k, m_2k+1) of each row
+        for (int k = 0; k < 4; k++) {
+            const __m256i lo = _mm256_cvtepu8_epi32(_mm_loadl_epi64((const __m128i *)(tile + 96 + 16 * k)));
+            const __m256i hi = _mm256_cvtepu8_epi32(_mm_loadl_epi64((const __m128i *)(tile + 96 + 16 * k + 8)));
+            mins[k] = _mm256_or_si256(lo, _mm256_slli_epi32(hi, 16));
+        }
+        for (int t = 0; t < nt; t++) {
+            const uint8_t *ab = a[t] + i * 292;
+            float da;
+            memcpy(&da, ab, 4);
+            int16_t bs[16];
+            memcpy(bs, ab + 260, 32);
+            __m256i m = _mm256_setzero_si256();
+            for (int k = 0; k < 4; k++) {
+                const int16_t b0 = (int16_t)(bs[4 * k] + bs[4 * k + 1]), b1 = (int16_t)(bs[4 * k + 2] + bs[4 * k + 3]);
+                m = _mm256_add_epi32(m, _mm256_madd_epi16(mins[k], _mm256_set1_epi32((int32_t)(uint16_t)b0 | ((int32_t)(uint16_t)b1 << 16))));
+            }
+            const __m256 vda = _mm256_set1_ps(da);
+            acc[t] = _mm256_fmadd_ps(_mm256_mul_ps(dw, vda), _mm256_cvtepi32_ps(s[t]), acc[t]);
+            acc[t] = _mm256_fnmadd_ps(_mm256_mul_ps(dmw, vda), _mm256_cvtepi32_ps(m), acc[t]);
+        }
+    }
+}
+
+AVX2 static void tiles_q4_K(const uint8_t *packed, int64_t nb, const uint8_t **a, int nt, float *y, int64_t ldy, int64_t tile0, int64_t tile1) {
+    for (int64_t tile = tile0; tile < tile1; tile++) {
+        __m256 acc[4];
+        const uint8_t *p = packed + (size_t)tile * (size_t)nb * 1184;
+        switch (nt) {
+        case 1: tile_q4_K(p, a, 1, nb, acc); break;
+        case 2: tile_q4_K(p, a, 2, nb, acc); break;
+        case 3: tile_q4_K(p, a, 3, nb, acc); break;
+        default: tile_q4_K(p, a, 4, nb, acc); break;
+        }
+        for (int t = 0; t < nt; t++) _mm256_storeu_ps(y + t * ldy + tile * 8, acc[t]);
+    }
+}
+
 AVX2 INLINE void tile_q8_0(const uint8_t *tile, const uint8_t **a, const int nt, int64_t nb,
                            const float *da, const float *sa, __m256 *acc) {
     (void)sa;
@@ -270,7 +390,7 @@ int ck_matmul_packed(uint32_t wtype, const void *packed, const void *w, size_t w
                      const void *a, size_t a_row_bytes, int64_t nt, float *y, int64_t ldy, int64_t r0, int64_t r1) {
     if (!ck_packable(wtype)) return -1;
     const uint8_t *wb = (const uint8_t *)w, *ab = (const uint8_t *)a;
-    const int64_t nb = n / 32;
+    const int64_t nb = n / block_elems(wtype);
     // Whole tiles inside [r0, r1) take the vector kernel (rows [v0, v1)); the other rows, the
     // scalar one.
     int64_t v0 = r0, v1 = r0;
@@ -284,6 +404,7 @@ int ck_matmul_packed(uint32_t wtype, const void *packed, const void *w, size_t w
             for (int k = 0; k < g; k++) rows[k] = ab + (size_t)(t + k) * a_row_bytes;
             if (wtype == T_Q4_1) tiles_q4_1((const uint8_t *)packed, nb, rows, g, y + t * ldy, ldy, tile0, tile1);
             else if (wtype == T_Q5_0) tiles_q5_0((const uint8_t *)packed, nb, rows, g, y + t * ldy, ldy, tile0, tile1);
+            else if (wtype == T_Q4_K) tiles_q4_K((const uint8_t *)packed, nb, rows, g, y + t * ldy, ldy, tile0, tile1);
             else tiles_q8_0((const uint8_t *)packed, nb, rows, g, y + t * ldy, ldy, tile0, tile1);
         }
         v0 = tile0 * 8;
@@ -295,7 +416,8 @@ int ck_matmul_packed(uint32_t wtype, const void *packed, const void *w, size_t w
         const uint8_t *row = wb + (size_t)r * w_row_bytes;
         for (int64_t t = 0; t < nt; t++) {
             const uint8_t *act = ab + (size_t)t * a_row_bytes;
-            y[t * ldy + r] = wtype == T_Q4_1 ? row_q4_1(row, act, nb) : wtype == T_Q5_0 ? row_q5_0(row, act, nb) : row_q8_0(row, act, nb);
+            y[t * ldy + r] = wtype == T_Q4_1 ? row_q4_1(row, act, nb) : wtype == T_Q5_0 ? row_q5_0(row, act, nb)
+                             : wtype == T_Q4_K ? row_q4_K(row, act, nb) : row_q8_0(row, act, nb);
         }
     }
     return 0;
