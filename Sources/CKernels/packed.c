@@ -32,19 +32,47 @@
 // Tile super-block: half d[8], half dmin[8], sc[j][r] and m[j][r] as bytes (64 each), then
 // for each pair of sub-blocks jp and group g, 32 bytes: bytes 32jp+4g..+3 of each row's
 // quants (low nibbles: sub-block 2jp, high: 2jp+1). 1,184 bytes for the file's 1,152.
+//
+// Q6_K (super-blocks of 256, q − 32 with q in 0..63, an 8-bit scale per 16 elements):
+//   S = Σ_k sc_k · Σ_{group k} q·a − 32 · Σ_k sc_k · bsum_k,   acc = fma(d·da, S, acc)
+// Tile super-block: half d[8], sc[k][r] (128 bytes), then 32 vectors of low nibbles (vector v:
+// elements 4v..4v+3 of each row in the low nibbles, 4(v+32).. in the high ones) and 16 of
+// high bits (vector u, bits 2i..2i+1 of byte 4r+k: element 4(u+16i)+k). 1,680 bytes, as the file.
 
-enum { T_Q4_1 = 3, T_Q5_0 = 6, T_Q8_0 = 8, T_Q4_K = 12 };
+enum { T_Q4_1 = 3, T_Q5_0 = 6, T_Q8_0 = 8, T_Q4_K = 12, T_Q6_K = 14 };
 
 static inline float h2f(const uint8_t *p) { uint16_t h; memcpy(&h, p, 2); return ck_fp16_to_fp32(h); }
 
 // Elements of a block, file block bytes, tile block bytes, and where the quants start in a
 // file block.
-static int block_elems(uint32_t t) { return t == T_Q4_K ? 256 : 32; }
-static int file_block(uint32_t t) { return t == T_Q4_1 ? 20 : t == T_Q5_0 ? 22 : t == T_Q4_K ? 144 : 34; }
-static int tile_block(uint32_t t) { return t == T_Q4_1 ? 160 : t == T_Q5_0 ? 176 : t == T_Q4_K ? 1184 : 272; }
+static int block_elems(uint32_t t) { return t == T_Q4_K || t == T_Q6_K ? 256 : 32; }
+static int file_block(uint32_t t) { return t == T_Q4_1 ? 20 : t == T_Q5_0 ? 22 : t == T_Q4_K ? 144 : t == T_Q6_K ? 210 : 34; }
+static int tile_block(uint32_t t) { return t == T_Q4_1 ? 160 : t == T_Q5_0 ? 176 : t == T_Q4_K ? 1184 : t == T_Q6_K ? 1680 : 272; }
 static int quant_offset(uint32_t t) { return t == T_Q4_1 ? 4 : t == T_Q5_0 ? 6 : 2; }
 
-int ck_packable(uint32_t wtype) { return wtype == T_Q4_1 || wtype == T_Q5_0 || wtype == T_Q8_0 || wtype == T_Q4_K; }
+int ck_packable(uint32_t wtype) { return wtype == T_Q4_1 || wtype == T_Q5_0 || wtype == T_Q8_0 || wtype == T_Q4_K || wtype == T_Q6_K; }
+
+// Element idx (0..255) of a Q6_K block as q in 0..63 (ggml's dequantize_row_q6_K layout).
+static inline int q6_value(const uint8_t *b, int idx) {
+    const int n = idx / 128, part = (idx % 128) / 32, l = idx % 32;
+    const uint8_t lo = b[64 * n + l + 32 * (part & 1)];
+    return ((part < 2 ? lo : lo >> 4) & 0x0F) | (((b[128 + 32 * n + l] >> (2 * part)) & 3) << 4);
+}
+
+static void pack_q6_K(const uint8_t *w, size_t w_row_bytes, int64_t tile, int64_t i, uint8_t *dst) {
+    memset(dst + 144, 0, 1536);
+    for (int r = 0; r < 8; r++) {
+        const uint8_t *b = w + (size_t)(tile * 8 + r) * w_row_bytes + (size_t)i * 210;
+        memcpy(dst + 2 * r, b + 208, 2);
+        for (int k = 0; k < 16; k++) dst[16 + 8 * k + r] = b[192 + k];
+        for (int e = 0; e < 64; e++)
+            for (int k = 0; k < 4; k++) {
+                const int q = q6_value(b, 4 * e + k);
+                dst[144 + 32 * (e % 32) + 4 * r + k] |= (uint8_t)((q & 0x0F) << (e < 32 ? 0 : 4));
+                dst[144 + 1024 + 32 * (e % 16) + 4 * r + k] |= (uint8_t)((q >> 4) << (2 * (e / 16)));
+            }
+    }
+}
 
 size_t ck_packed_bytes(uint32_t wtype, int64_t rows, int64_t n) {
     if (!ck_packable(wtype) || rows < 8 || n % block_elems(wtype) != 0) return 0;
@@ -76,8 +104,8 @@ int ck_pack(uint32_t wtype, const void *w, size_t w_row_bytes, int64_t rows, int
     uint8_t *dst = (uint8_t *)out;
     for (int64_t tile = 0; tile < rows / 8; tile++) {
         for (int64_t i = 0; i < nb; i++, dst += tile_block(wtype)) {
-            if (wtype == T_Q4_K) {
-                pack_q4_K((const uint8_t *)w, w_row_bytes, tile, i, dst);
+            if (wtype == T_Q4_K || wtype == T_Q6_K) {
+                (wtype == T_Q4_K ? pack_q4_K : pack_q6_K)((const uint8_t *)w, w_row_bytes, tile, i, dst);
                 continue;
             }
             for (int r = 0; r < 8; r++) {
@@ -152,6 +180,27 @@ static float row_q4_K(const uint8_t *w, const uint8_t *a, int64_t nb) {
         memcpy(&da, a, 4);
         acc = fmaf(h2f(w) * da, (float)s, acc);
         acc = fmaf(-(h2f(w + 2) * da), (float)m, acc);
+    }
+    return acc;
+}
+
+static float row_q6_K(const uint8_t *w, const uint8_t *a, int64_t nb) {
+    float acc = 0;
+    for (int64_t i = 0; i < nb; i++, w += 210, a += 292) {
+        const int8_t *q8 = (const int8_t *)(a + 4), *sc = (const int8_t *)(w + 192);
+        int16_t bs[16];
+        memcpy(bs, a + 260, 32);
+        int32_t s = 0, c = 0;
+        for (int k = 0; k < 16; k++) {
+            int32_t u = 0;
+            for (int l = 0; l < 16; l++) u += q6_value(w, 16 * k + l) * q8[16 * k + l];
+            s += sc[k] * u;
+            c += sc[k] * bs[k];
+        }
+        s -= 32 * c;
+        float da;
+        memcpy(&da, a, 4);
+        acc = fmaf(h2f(w + 208) * da, (float)s, acc);
     }
     return acc;
 }
@@ -336,6 +385,70 @@ AVX2 static void tiles_q4_K(const uint8_t *packed, int64_t nb, const uint8_t **a
     }
 }
 
+// Q6_K: for each 16-element group k, its four element groups unpacked once for every
+// activation row; pairs of products summed in 16 bits (≤ 2·2·63·127), then scaled by sc_k.
+AVX2 INLINE void tile_q6_K(const uint8_t *tile, const uint8_t **a, const int nt, int64_t nb, __m256 *acc) {
+    const __m256i m4 = _mm256_set1_epi8(0x0F), m30 = _mm256_set1_epi8(0x30), low16 = _mm256_set1_epi32(0xFFFF);
+    for (int t = 0; t < nt; t++) acc[t] = _mm256_setzero_ps();
+    for (int64_t i = 0; i < nb; i++, tile += 1680) {
+        __m256i s[4];
+        for (int t = 0; t < nt; t++) s[t] = _mm256_setzero_si256();
+        __m256i scv[16];  // sc_k of each row, sign-extended to 32 bits
+        for (int k = 0; k < 16; k++) scv[k] = _mm256_cvtepi8_epi32(_mm_loadl_epi64((const __m128i *)(tile + 16 + 8 * k)));
+        const uint8_t *nv = tile + 144, *hv = tile + 144 + 1024;
+        for (int k = 0; k < 16; k++) {
+            // Element groups 4k..4k+3: u = (4k + j) % 16, in transform i = k / 4.
+            const int part = k / 4;
+            __m256i g[4];
+            for (int j = 0; j < 4; j++) {
+                const int e = 4 * k + j, u = e % 16;
+                const __m256i n = _mm256_loadu_si256((const __m256i *)(nv + 32 * (e % 32)));
+                const __m256i h = _mm256_loadu_si256((const __m256i *)(hv + 32 * u));
+                const __m256i lo = _mm256_and_si256(e < 32 ? n : _mm256_srli_epi16(n, 4), m4);
+                const __m256i hi = part == 0 ? _mm256_slli_epi16(h, 4) : part == 1 ? _mm256_slli_epi16(h, 2) : part == 2 ? h : _mm256_srli_epi16(h, 2);
+                g[j] = _mm256_or_si256(lo, _mm256_and_si256(hi, m30));
+            }
+            const __m256i scale = _mm256_or_si256(_mm256_and_si256(scv[k], low16), _mm256_slli_epi32(scv[k], 16));
+            for (int t = 0; t < nt; t++) {
+                int32_t x[4];
+                memcpy(x, a[t] + i * 292 + 4 + 16 * k, 16);
+                const __m256i p0 = _mm256_add_epi16(_mm256_maddubs_epi16(g[0], _mm256_set1_epi32(x[0])), _mm256_maddubs_epi16(g[1], _mm256_set1_epi32(x[1])));
+                const __m256i p1 = _mm256_add_epi16(_mm256_maddubs_epi16(g[2], _mm256_set1_epi32(x[2])), _mm256_maddubs_epi16(g[3], _mm256_set1_epi32(x[3])));
+                s[t] = _mm256_add_epi32(s[t], _mm256_add_epi32(_mm256_madd_epi16(p0, scale), _mm256_madd_epi16(p1, scale)));
+            }
+        }
+        const __m256 dw = _mm256_cvtph_ps(_mm_loadu_si128((const __m128i *)tile));
+        for (int t = 0; t < nt; t++) {
+            const uint8_t *ab = a[t] + i * 292;
+            float da;
+            memcpy(&da, ab, 4);
+            int16_t bs[16];
+            memcpy(bs, ab + 260, 32);
+            __m256i c = _mm256_setzero_si256();
+            for (int k = 0; k < 16; k += 2) {
+                const __m256i pair = _mm256_or_si256(_mm256_and_si256(scv[k], low16), _mm256_slli_epi32(scv[k + 1], 16));
+                c = _mm256_add_epi32(c, _mm256_madd_epi16(pair, _mm256_set1_epi32((int32_t)(uint16_t)bs[k] | ((int32_t)(uint16_t)bs[k + 1] << 16))));
+            }
+            const __m256i st = _mm256_sub_epi32(s[t], _mm256_slli_epi32(c, 5));
+            acc[t] = _mm256_fmadd_ps(_mm256_mul_ps(dw, _mm256_set1_ps(da)), _mm256_cvtepi32_ps(st), acc[t]);
+        }
+    }
+}
+
+AVX2 static void tiles_q6_K(const uint8_t *packed, int64_t nb, const uint8_t **a, int nt, float *y, int64_t ldy, int64_t tile0, int64_t tile1) {
+    for (int64_t tile = tile0; tile < tile1; tile++) {
+        __m256 acc[4];
+        const uint8_t *p = packed + (size_t)tile * (size_t)nb * 1680;
+        switch (nt) {
+        case 1: tile_q6_K(p, a, 1, nb, acc); break;
+        case 2: tile_q6_K(p, a, 2, nb, acc); break;
+        case 3: tile_q6_K(p, a, 3, nb, acc); break;
+        default: tile_q6_K(p, a, 4, nb, acc); break;
+        }
+        for (int t = 0; t < nt; t++) _mm256_storeu_ps(y + t * ldy + tile * 8, acc[t]);
+    }
+}
+
 AVX2 INLINE void tile_q8_0(const uint8_t *tile, const uint8_t **a, const int nt, int64_t nb,
                            const float *da, const float *sa, __m256 *acc) {
     (void)sa;
@@ -405,6 +518,7 @@ int ck_matmul_packed(uint32_t wtype, const void *packed, const void *w, size_t w
             if (wtype == T_Q4_1) tiles_q4_1((const uint8_t *)packed, nb, rows, g, y + t * ldy, ldy, tile0, tile1);
             else if (wtype == T_Q5_0) tiles_q5_0((const uint8_t *)packed, nb, rows, g, y + t * ldy, ldy, tile0, tile1);
             else if (wtype == T_Q4_K) tiles_q4_K((const uint8_t *)packed, nb, rows, g, y + t * ldy, ldy, tile0, tile1);
+            else if (wtype == T_Q6_K) tiles_q6_K((const uint8_t *)packed, nb, rows, g, y + t * ldy, ldy, tile0, tile1);
             else tiles_q8_0((const uint8_t *)packed, nb, rows, g, y + t * ldy, ldy, tile0, tile1);
         }
         v0 = tile0 * 8;
@@ -417,7 +531,7 @@ int ck_matmul_packed(uint32_t wtype, const void *packed, const void *w, size_t w
         for (int64_t t = 0; t < nt; t++) {
             const uint8_t *act = ab + (size_t)t * a_row_bytes;
             y[t * ldy + r] = wtype == T_Q4_1 ? row_q4_1(row, act, nb) : wtype == T_Q5_0 ? row_q5_0(row, act, nb)
-                             : wtype == T_Q4_K ? row_q4_K(row, act, nb) : row_q8_0(row, act, nb);
+                             : wtype == T_Q4_K ? row_q4_K(row, act, nb) : wtype == T_Q6_K ? row_q6_K(row, act, nb) : row_q8_0(row, act, nb);
         }
     }
     return 0;

@@ -197,7 +197,7 @@ import Testing
     /// Matrices of the types repacked into 8-row tiles: the tile kernel, the scalar path on the
     /// file's rows (tail rows, CPUs without AVX2) and any split of rows or tokens give the same
     /// bits for every (row, token); the result agrees with the reference dot product.
-    @Test(arguments: [GGMLType.q4_1, .q5_0, .q8_0, .q4_K])
+    @Test(arguments: [GGMLType.q4_1, .q5_0, .q8_0, .q4_K, .q6_K])
     func tilesEqualTheScalarPathBitForBit(_ wtype: GGMLType) throws {
         let n = 512, rows = 27, tokens = 9  // three whole tiles and three rows outside them
         #expect(ck_packable(wtype.rawValue) != 0)
@@ -212,7 +212,7 @@ import Testing
             a.withUnsafeMutableBytes { ck_quantize_row(atype.rawValue, x, $0.baseAddress! + t * aBytes, Int64(n)) }
         }
         let packedBytes = ck_packed_bytes(wtype.rawValue, Int64(rows), Int64(n))
-        #expect(packedBytes == (rows / 8) * (n / wtype.blockSize) * (wtype == .q4_1 ? 160 : wtype == .q5_0 ? 176 : wtype == .q4_K ? 1184 : 272))
+        #expect(packedBytes == (rows / 8) * (n / wtype.blockSize) * (wtype == .q4_1 ? 160 : wtype == .q5_0 ? 176 : wtype == .q4_K ? 1184 : wtype == .q6_K ? 1680 : 272))
         var packed = [UInt8](repeating: 0, count: packedBytes)
         w.withUnsafeBytes { wp in packed.withUnsafeMutableBytes { _ = ck_pack(wtype.rawValue, wp.baseAddress!, rowBytes, Int64(rows), Int64(n), $0.baseAddress!) } }
         /// All rows [r0, r1) against tokens [t0, t1), through the tiles or (packed: false) the scalar path.
