@@ -224,6 +224,25 @@ static float row_q8_0(const uint8_t *w, const uint8_t *a, int64_t nb) {
 // The same conversion as h2f, in one instruction.
 AVX2 INLINE float h2f_f16c(const uint8_t *p) { uint16_t h; memcpy(&h, p, 2); return _cvtsh_ss(h); }
 
+// Every tile of [tile0, tile1) against all nt activation rows, four at a time, so each tile
+// is read from memory once for the whole batch; KERNEL(G) runs the kernel on the G rows from
+// t0 (with p, t0 and acc in scope).
+#define TILE_LOOP(tile_bytes, KERNEL) \
+    for (int64_t tile = tile0; tile < tile1; tile++) { \
+        const uint8_t *p = packed + (size_t)tile * (tile_bytes); \
+        for (int t0 = 0; t0 < nt; t0 += 4) { \
+            __m256 acc[4]; \
+            const int g = nt - t0 < 4 ? nt - t0 : 4; \
+            switch (g) { \
+            case 1: KERNEL(1); break; \
+            case 2: KERNEL(2); break; \
+            case 3: KERNEL(3); break; \
+            default: KERNEL(4); break; \
+            } \
+            for (int t = 0; t < g; t++) _mm256_storeu_ps(y + (t0 + t) * ldy + tile * 8, acc[t]); \
+        } \
+    }
+
 // Eight rows (one tile) against nt ≤ 4 activation rows; da/sa: the activation blocks'
 // scales and scaled sums as floats, [nt][nb]. Each kernel leaves acc[t] = the eight rows'
 // results for activation row t.
@@ -295,8 +314,8 @@ AVX2 INLINE void tile_q5_0(const uint8_t *tile, const uint8_t **a, const int nt,
 }
 
 AVX2 static void tiles_q5_0(const uint8_t *packed, int64_t nb, const uint8_t **a, int nt, float *y, int64_t ldy, int64_t tile0, int64_t tile1) {
-    float da[4 * nb];
-    int32_t sum16[4 * nb];  // 16 · Σ a of each activation block
+    float da[nt * nb];
+    int32_t sum16[nt * nb];  // 16 · Σ a of each activation block
     for (int t = 0; t < nt; t++)
         for (int64_t i = 0; i < nb; i++) {
             da[t * nb + i] = h2f_f16c(a[t] + i * 34);
@@ -305,18 +324,9 @@ AVX2 static void tiles_q5_0(const uint8_t *packed, int64_t nb, const uint8_t **a
             for (int j = 0; j < 32; j++) sum += q8[j];
             sum16[t * nb + i] = 16 * sum;
         }
-    const size_t tile_bytes = (size_t)nb * 176;
-    for (int64_t tile = tile0; tile < tile1; tile++) {
-        __m256 acc[4];
-        const uint8_t *p = packed + (size_t)tile * tile_bytes;
-        switch (nt) {
-        case 1: tile_q5_0(p, a, 1, nb, da, sum16, acc); break;
-        case 2: tile_q5_0(p, a, 2, nb, da, sum16, acc); break;
-        case 3: tile_q5_0(p, a, 3, nb, da, sum16, acc); break;
-        default: tile_q5_0(p, a, 4, nb, da, sum16, acc); break;
-        }
-        for (int t = 0; t < nt; t++) _mm256_storeu_ps(y + t * ldy + tile * 8, acc[t]);
-    }
+#define Q5_0_KERNEL(G) tile_q5_0(p, a + t0, G, nb, da + t0 * nb, sum16 + t0 * nb, acc)
+    TILE_LOOP((size_t)nb * 176, Q5_0_KERNEL)
+#undef Q5_0_KERNEL
 }
 
 // Q4_K: one super-block at a time, each half of each pair of sub-blocks unpacked once for
@@ -372,17 +382,9 @@ AVX2 INLINE void tile_q4_K(const uint8_t *tile, const uint8_t **a, const int nt,
 }
 
 AVX2 static void tiles_q4_K(const uint8_t *packed, int64_t nb, const uint8_t **a, int nt, float *y, int64_t ldy, int64_t tile0, int64_t tile1) {
-    for (int64_t tile = tile0; tile < tile1; tile++) {
-        __m256 acc[4];
-        const uint8_t *p = packed + (size_t)tile * (size_t)nb * 1184;
-        switch (nt) {
-        case 1: tile_q4_K(p, a, 1, nb, acc); break;
-        case 2: tile_q4_K(p, a, 2, nb, acc); break;
-        case 3: tile_q4_K(p, a, 3, nb, acc); break;
-        default: tile_q4_K(p, a, 4, nb, acc); break;
-        }
-        for (int t = 0; t < nt; t++) _mm256_storeu_ps(y + t * ldy + tile * 8, acc[t]);
-    }
+#define Q4_K_KERNEL(G) tile_q4_K(p, a + t0, G, nb, acc)
+    TILE_LOOP((size_t)nb * 1184, Q4_K_KERNEL)
+#undef Q4_K_KERNEL
 }
 
 // Q6_K: for each 16-element group k, its four element groups unpacked once for every
@@ -436,17 +438,9 @@ AVX2 INLINE void tile_q6_K(const uint8_t *tile, const uint8_t **a, const int nt,
 }
 
 AVX2 static void tiles_q6_K(const uint8_t *packed, int64_t nb, const uint8_t **a, int nt, float *y, int64_t ldy, int64_t tile0, int64_t tile1) {
-    for (int64_t tile = tile0; tile < tile1; tile++) {
-        __m256 acc[4];
-        const uint8_t *p = packed + (size_t)tile * (size_t)nb * 1680;
-        switch (nt) {
-        case 1: tile_q6_K(p, a, 1, nb, acc); break;
-        case 2: tile_q6_K(p, a, 2, nb, acc); break;
-        case 3: tile_q6_K(p, a, 3, nb, acc); break;
-        default: tile_q6_K(p, a, 4, nb, acc); break;
-        }
-        for (int t = 0; t < nt; t++) _mm256_storeu_ps(y + t * ldy + tile * 8, acc[t]);
-    }
+#define Q6_K_KERNEL(G) tile_q6_K(p, a + t0, G, nb, acc)
+    TILE_LOOP((size_t)nb * 1680, Q6_K_KERNEL)
+#undef Q6_K_KERNEL
 }
 
 AVX2 INLINE void tile_q8_0(const uint8_t *tile, const uint8_t **a, const int nt, int64_t nb,
@@ -474,29 +468,20 @@ AVX2 INLINE void tile_q8_0(const uint8_t *tile, const uint8_t **a, const int nt,
     }
 }
 
-#define TILES(name, kernel, ablock, has_sum) \
+#define TILES(name, kmacro, ablock, has_sum) \
 AVX2 static void name(const uint8_t *packed, int64_t nb, const uint8_t **a, int nt, float *y, int64_t ldy, int64_t tile0, int64_t tile1) { \
-    float da[4 * nb], sa[has_sum ? 4 * nb : 1]; \
+    float da[nt * nb], sa[has_sum ? nt * nb : 1]; \
     for (int t = 0; t < nt; t++) \
         for (int64_t i = 0; i < nb; i++) { \
             da[t * nb + i] = h2f_f16c(a[t] + i * ablock); \
             if (has_sum) sa[t * nb + i] = h2f_f16c(a[t] + i * ablock + 2); \
         } \
-    const size_t tile_bytes = (size_t)nb * (size_t)tile_block(has_sum ? T_Q4_1 : T_Q8_0); \
-    for (int64_t tile = tile0; tile < tile1; tile++) { \
-        __m256 acc[4]; \
-        const uint8_t *p = packed + (size_t)tile * tile_bytes; \
-        switch (nt) { \
-        case 1: kernel(p, a, 1, nb, da, sa, acc); break; \
-        case 2: kernel(p, a, 2, nb, da, sa, acc); break; \
-        case 3: kernel(p, a, 3, nb, da, sa, acc); break; \
-        default: kernel(p, a, 4, nb, da, sa, acc); break; \
-        } \
-        for (int t = 0; t < nt; t++) _mm256_storeu_ps(y + t * ldy + tile * 8, acc[t]); \
-    } \
+    TILE_LOOP((size_t)nb * (size_t)tile_block(has_sum ? T_Q4_1 : T_Q8_0), kmacro) \
 }
-TILES(tiles_q4_1, tile_q4_1, 36, 1)
-TILES(tiles_q8_0, tile_q8_0, 34, 0)
+#define Q4_1_KERNEL(G) tile_q4_1(p, a + t0, G, nb, da + t0 * nb, sa + t0 * nb, acc)
+#define Q8_0_KERNEL(G) tile_q8_0(p, a + t0, G, nb, da + t0 * nb, sa, acc)
+TILES(tiles_q4_1, Q4_1_KERNEL, 36, 1)
+TILES(tiles_q8_0, Q8_0_KERNEL, 34, 0)
 #endif
 
 int ck_matmul_packed(uint32_t wtype, const void *packed, const void *w, size_t w_row_bytes, int64_t n,
@@ -511,9 +496,10 @@ int ck_matmul_packed(uint32_t wtype, const void *packed, const void *w, size_t w
     const uint32_t need = CK_CPU_AVX2 | CK_CPU_FMA | CK_CPU_F16C;
     const int64_t tile0 = (r0 + 7) / 8, tile1 = r1 / 8;
     if (packed && (ck_cpu_features() & need) == need && tile0 < tile1) {
-        for (int64_t t = 0; t < nt; t += 4) {
-            const int g = nt - t < 4 ? (int)(nt - t) : 4;
-            const uint8_t *rows[4];
+        // Up to 32 activation rows a pass: every tile is read once a pass.
+        for (int64_t t = 0; t < nt; t += 32) {
+            const int g = nt - t < 32 ? (int)(nt - t) : 32;
+            const uint8_t *rows[32];
             for (int k = 0; k < g; k++) rows[k] = ab + (size_t)(t + k) * a_row_bytes;
             if (wtype == T_Q4_1) tiles_q4_1((const uint8_t *)packed, nb, rows, g, y + t * ldy, ldy, tile0, tile1);
             else if (wtype == T_Q5_0) tiles_q5_0((const uint8_t *)packed, nb, rows, g, y + t * ldy, ldy, tile0, tile1);

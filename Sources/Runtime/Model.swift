@@ -37,8 +37,9 @@ public final class Model: @unchecked Sendable {
     // Per-part scratch for attention scores.
     private let scoreScratch: UnsafeMutablePointer<Float>
     private let parts: Int
-    /// Logit rows computed at a time.
-    public let logitRowsPerPass = 8
+    /// Logit rows computed at a time: sixteen decoding sequences read the output matrix (the
+    /// largest) once a step.
+    public let logitRowsPerPass = 16
     private let logits: UnsafeMutablePointer<Float>
     /// Activations quantized for the weights' dot products (ggml's vec_dot_type): one buffer
     /// per distinct format among the matrices that share an input.
