@@ -1,9 +1,18 @@
+import Dispatch
 import Foundation
 import Synchronization
 
 /// A persistent pool of worker threads that run one job at a time, split into `count` parts
 /// across the workers and the calling thread. Workers spin briefly on a new job, then sleep
 /// on a condition, so an idle pool costs nothing and a busy machine is not oversubscribed.
+///
+/// When the machine is oversubscribed (another process on the cores), a worker can be
+/// descheduled holding a part, and the caller would wait for it a whole time slice at every
+/// job: two threads slower than one. So the caller measures, over each window of jobs, how
+/// long it waited for workers in waits that long (a worker waking from sleep takes far less)
+/// against how long it worked; when it waited longer, it runs the jobs alone for a while,
+/// then tries the workers again. Parts compute the same whoever runs them, so results do not
+/// change.
 ///
 /// Used by one caller thread at a time (the engine thread); `run` blocks until every part
 /// has finished. The workers stop when the pool is released.
@@ -29,12 +38,16 @@ public final class ThreadPool: @unchecked Sendable {
     /// Runs `body(part)` for part in 0..<count, spread over the pool; returns when all are done.
     public func run(_ count: Int, _ body: @escaping (Int) -> Void) {
         if count <= 0 { return }
-        if threads == 1 || count == 1 {
+        if threads == 1 || count == 1 || shared.alone() {
             for i in 0..<count { body(i) }
             return
         }
         shared.run(count, body)
     }
+
+    /// Jobs the caller has run alone because the workers kept it waiting (for tests and
+    /// statistics).
+    public var jobsRunAlone: Int { shared.jobsAlone }
 
     /// Splits `0..<n` into about one range per thread and runs them in parallel.
     public func parallelFor(_ n: Int, minimumPerPart: Int = 1, _ body: @escaping (Range<Int>) -> Void) {
@@ -61,6 +74,39 @@ public final class ThreadPool: @unchecked Sendable {
         /// Workers inside `work` for the current job; `run` returns only when none is.
         let active = Atomic<Int>(0)
 
+        // The caller's own bookkeeping (only the caller thread touches these): nanoseconds it
+        // worked and waited in the current window of jobs, and until when it runs jobs alone.
+        private var worked: UInt64 = 0, waited: UInt64 = 0, windowJobs = 0
+        private var aloneUntil: UInt64 = 0
+        private(set) var jobsAlone = 0
+        static let window = 64
+        static let aloneFor: UInt64 = 50_000_000  // 50 ms, then the workers are tried again
+        /// Shorter waits are a worker waking up or finishing its part, not one descheduled.
+        static let stall: UInt64 = 500_000  // 0.5 ms
+
+        /// Whether the caller should run this job alone.
+        func alone() -> Bool {
+            guard aloneUntil != 0 else { return false }
+            if DispatchTime.now().uptimeNanoseconds < aloneUntil {
+                jobsAlone += 1
+                return true
+            }
+            aloneUntil = 0
+            return false
+        }
+
+        /// Records one job's split; at the end of a window, decides whether to go alone.
+        private func account(worked w: UInt64, waited t: UInt64, now: UInt64) {
+            worked += w
+            if t >= Self.stall { waited += t }
+            windowJobs += 1
+            guard windowJobs == Self.window else { return }
+            if waited > worked { aloneUntil = now + Self.aloneFor }
+            worked = 0
+            waited = 0
+            windowJobs = 0
+        }
+
         func stop() {
             lock.lock()
             stopping = true
@@ -78,7 +124,9 @@ public final class ThreadPool: @unchecked Sendable {
             generation.add(1, ordering: .releasing)
             lock.broadcast()
             lock.unlock()
+            let t0 = DispatchTime.now().uptimeNanoseconds
             work(body, count)
+            let t1 = DispatchTime.now().uptimeNanoseconds
             var spins = 0
             while finished.load(ordering: .acquiring) < count {
                 spins += 1
@@ -89,6 +137,8 @@ public final class ThreadPool: @unchecked Sendable {
             job = nil
             lock.unlock()
             while active.load(ordering: .acquiring) > 0 { sched_yield() }
+            let t2 = DispatchTime.now().uptimeNanoseconds
+            account(worked: t1 - t0, waited: t2 - t1, now: t2)
         }
 
         func work(_ body: (Int) -> Void, _ count: Int) {
