@@ -97,6 +97,20 @@ void ck_geglu(const float *g, const float *u, float *out, int64_t n) {
     }
 }
 
+// Each head's scores (row g of `scores`, positions [first, last]) to exp(score − max); inv[g]
+// is one over their sum. Shared by both attention paths, so they round alike.
+static void softmax_scores(float *scores, int64_t groups, int64_t n, int64_t first, int64_t last, const float *maxv, float *inv) {
+    for (int64_t g = 0; g < groups; g++) {
+        float sum = 0;
+        float *sg = scores + g * n;
+        for (int64_t j = first; j <= last; j++) {
+            sg[j] = expf(sg[j] - maxv[g]);
+            sum += sg[j];
+        }
+        inv[g] = 1.0f / sum;
+    }
+}
+
 #if defined(__x86_64__)
 // ck_attend_group with the half-precision keys and values converted as they are loaded
 // instead of row by row into a buffer, and the value sums eight lanes at a time: the same
@@ -119,15 +133,7 @@ static void attend_group_avx2(const float *q, int64_t groups, int64_t head_dim, 
             if (s > maxv[g]) maxv[g] = s;
         }
     }
-    for (int64_t g = 0; g < groups; g++) {
-        float sum = 0;
-        float *sg = scores + g * n;
-        for (int64_t j = first; j <= last; j++) {
-            sg[j] = expf(sg[j] - maxv[g]);
-            sum += sg[j];
-        }
-        inv[g] = 1.0f / sum;
-    }
+    softmax_scores(scores, groups, n, first, last, maxv, inv);
     // Each head's output 64 values at a time, held in registers across the positions (still
     // summed in position order).
     for (int64_t g = 0; g < groups; g++) {
@@ -172,15 +178,7 @@ void ck_attend_group(const float *q, int64_t groups, int64_t head_dim, int64_t h
             if (s > maxv[g]) maxv[g] = s;
         }
     }
-    for (int64_t g = 0; g < groups; g++) {
-        float sum = 0;
-        float *sg = scores + g * n;
-        for (int64_t j = first; j <= last; j++) {
-            sg[j] = expf(sg[j] - maxv[g]);
-            sum += sg[j];
-        }
-        inv[g] = 1.0f / sum;
-    }
+    softmax_scores(scores, groups, n, first, last, maxv, inv);
     memset(out, 0, (size_t)(groups * head_dim_v) * sizeof(float));
     for (int64_t j = first; j <= last; j++) {
         const int64_t blk = block_table[j / block_size], slot = j % block_size;

@@ -224,6 +224,23 @@ static float row_q8_0(const uint8_t *w, const uint8_t *a, int64_t nb) {
 // The same conversion as h2f, in one instruction.
 AVX2 INLINE float h2f_f16c(const uint8_t *p) { uint16_t h; memcpy(&h, p, 2); return _cvtsh_ss(h); }
 
+// A Q8_K activation block's scale and its sixteen sums of sixteen.
+static inline void q8_K_header(const uint8_t *ab, float *da, int16_t bs[16]) {
+    memcpy(da, ab, 4);
+    memcpy(bs, ab + 260, 32);
+}
+
+// (lo, hi) as the two 16-bit halves of every 32-bit lane, for _mm256_madd_epi16.
+AVX2 INLINE __m256i pair16(int16_t lo, int16_t hi) { return _mm256_set1_epi32((int32_t)(uint16_t)lo | ((int32_t)(uint16_t)hi << 16)); }
+
+// Σ over four groups of maddubs(q[g], the four activation bytes x[g] in every row), in
+// 16-bit lanes (each caller bounds the sums).
+AVX2 INLINE __m256i maddubs4(const __m256i *q, const int32_t *x) {
+    __m256i s = _mm256_maddubs_epi16(q[0], _mm256_set1_epi32(x[0]));
+    for (int g = 1; g < 4; g++) s = _mm256_add_epi16(s, _mm256_maddubs_epi16(q[g], _mm256_set1_epi32(x[g])));
+    return s;
+}
+
 // Every tile of [tile0, tile1) against all nt activation rows, four at a time, so each tile
 // is read from memory once for the whole batch; KERNEL(G) runs the kernel on the G rows from
 // t0 (with p, t0 and acc in scope).
@@ -263,14 +280,7 @@ AVX2 INLINE void tile_q4_1(const uint8_t *tile, const uint8_t **a, const int nt,
             int32_t x[8];
             memcpy(x, a[t] + i * 36 + 4, 32);
             // |each product pair| ≤ 2·15·127, so eight of them still fit in 16 bits.
-            __m256i s = _mm256_maddubs_epi16(lo[0], _mm256_set1_epi32(x[0]));
-            s = _mm256_add_epi16(s, _mm256_maddubs_epi16(lo[1], _mm256_set1_epi32(x[1])));
-            s = _mm256_add_epi16(s, _mm256_maddubs_epi16(lo[2], _mm256_set1_epi32(x[2])));
-            s = _mm256_add_epi16(s, _mm256_maddubs_epi16(lo[3], _mm256_set1_epi32(x[3])));
-            s = _mm256_add_epi16(s, _mm256_maddubs_epi16(hi[0], _mm256_set1_epi32(x[4])));
-            s = _mm256_add_epi16(s, _mm256_maddubs_epi16(hi[1], _mm256_set1_epi32(x[5])));
-            s = _mm256_add_epi16(s, _mm256_maddubs_epi16(hi[2], _mm256_set1_epi32(x[6])));
-            s = _mm256_add_epi16(s, _mm256_maddubs_epi16(hi[3], _mm256_set1_epi32(x[7])));
+            const __m256i s = _mm256_add_epi16(maddubs4(lo, x), maddubs4(hi, x + 4));
             const __m256 sum = _mm256_cvtepi32_ps(_mm256_madd_epi16(s, _mm256_set1_epi16(1)));
             acc[t] = _mm256_fmadd_ps(_mm256_mul_ps(dw, _mm256_set1_ps(da[t * nb + i])), sum, acc[t]);
             acc[t] = _mm256_fmadd_ps(mw, _mm256_set1_ps(sa[t * nb + i]), acc[t]);
@@ -298,15 +308,7 @@ AVX2 INLINE void tile_q5_0(const uint8_t *tile, const uint8_t **a, const int nt,
             int32_t x[8];
             memcpy(x, a[t] + i * 34 + 2, 32);
             // |each product pair| ≤ 2·31·127, so four of them fit in 16 bits.
-            __m256i s0 = _mm256_maddubs_epi16(lo[0], _mm256_set1_epi32(x[0]));
-            s0 = _mm256_add_epi16(s0, _mm256_maddubs_epi16(lo[1], _mm256_set1_epi32(x[1])));
-            s0 = _mm256_add_epi16(s0, _mm256_maddubs_epi16(lo[2], _mm256_set1_epi32(x[2])));
-            s0 = _mm256_add_epi16(s0, _mm256_maddubs_epi16(lo[3], _mm256_set1_epi32(x[3])));
-            __m256i s1 = _mm256_maddubs_epi16(hi[0], _mm256_set1_epi32(x[4]));
-            s1 = _mm256_add_epi16(s1, _mm256_maddubs_epi16(hi[1], _mm256_set1_epi32(x[5])));
-            s1 = _mm256_add_epi16(s1, _mm256_maddubs_epi16(hi[2], _mm256_set1_epi32(x[6])));
-            s1 = _mm256_add_epi16(s1, _mm256_maddubs_epi16(hi[3], _mm256_set1_epi32(x[7])));
-            __m256i s = _mm256_add_epi32(_mm256_madd_epi16(s0, ones), _mm256_madd_epi16(s1, ones));
+            __m256i s = _mm256_add_epi32(_mm256_madd_epi16(maddubs4(lo, x), ones), _mm256_madd_epi16(maddubs4(hi, x + 4), ones));
             s = _mm256_sub_epi32(s, _mm256_set1_epi32(sum16[t * nb + i]));
             acc[t] = _mm256_fmadd_ps(_mm256_mul_ps(dw, _mm256_set1_ps(da[t * nb + i])), _mm256_cvtepi32_ps(s), acc[t]);
         }
@@ -364,15 +366,13 @@ AVX2 INLINE void tile_q4_K(const uint8_t *tile, const uint8_t **a, const int nt,
             mins[k] = _mm256_or_si256(lo, _mm256_slli_epi32(hi, 16));
         }
         for (int t = 0; t < nt; t++) {
-            const uint8_t *ab = a[t] + i * 292;
             float da;
-            memcpy(&da, ab, 4);
             int16_t bs[16];
-            memcpy(bs, ab + 260, 32);
+            q8_K_header(a[t] + i * 292, &da, bs);
             __m256i m = _mm256_setzero_si256();
             for (int k = 0; k < 4; k++) {
                 const int16_t b0 = (int16_t)(bs[4 * k] + bs[4 * k + 1]), b1 = (int16_t)(bs[4 * k + 2] + bs[4 * k + 3]);
-                m = _mm256_add_epi32(m, _mm256_madd_epi16(mins[k], _mm256_set1_epi32((int32_t)(uint16_t)b0 | ((int32_t)(uint16_t)b1 << 16))));
+                m = _mm256_add_epi32(m, _mm256_madd_epi16(mins[k], pair16(b0, b1)));
             }
             const __m256 vda = _mm256_set1_ps(da);
             acc[t] = _mm256_fmadd_ps(_mm256_mul_ps(dw, vda), _mm256_cvtepi32_ps(s[t]), acc[t]);
@@ -421,15 +421,13 @@ AVX2 INLINE void tile_q6_K(const uint8_t *tile, const uint8_t **a, const int nt,
         }
         const __m256 dw = _mm256_cvtph_ps(_mm_loadu_si128((const __m128i *)tile));
         for (int t = 0; t < nt; t++) {
-            const uint8_t *ab = a[t] + i * 292;
             float da;
-            memcpy(&da, ab, 4);
             int16_t bs[16];
-            memcpy(bs, ab + 260, 32);
+            q8_K_header(a[t] + i * 292, &da, bs);
             __m256i c = _mm256_setzero_si256();
             for (int k = 0; k < 16; k += 2) {
                 const __m256i pair = _mm256_or_si256(_mm256_and_si256(scv[k], low16), _mm256_slli_epi32(scv[k + 1], 16));
-                c = _mm256_add_epi32(c, _mm256_madd_epi16(pair, _mm256_set1_epi32((int32_t)(uint16_t)bs[k] | ((int32_t)(uint16_t)bs[k + 1] << 16))));
+                c = _mm256_add_epi32(c, _mm256_madd_epi16(pair, pair16(bs[k], bs[k + 1])));
             }
             const __m256i st = _mm256_sub_epi32(s[t], _mm256_slli_epi32(c, 5));
             acc[t] = _mm256_fmadd_ps(_mm256_mul_ps(dw, _mm256_set1_ps(da)), _mm256_cvtepi32_ps(st), acc[t]);

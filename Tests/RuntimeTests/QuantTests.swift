@@ -165,20 +165,27 @@ import Testing
         #expect(abs(simd - reference) <= 1e-5 * max(scale, 1), "\(wtype.name): SIMD \(simd), reference \(reference)")
     }
 
-    /// A weight row gives each activation row the same bits alone or grouped with others.
-    @Test(arguments: weightTypes)
-    func groupedDotsEqualSingleDots(_ wtype: GGMLType) throws {
-        let n = 512, rows = 3, tokens = 7
+    /// `tokens` random activation rows of `n` values, quantized as `wtype`'s dot products want
+    /// them, and the bytes of one row.
+    func activations(for wtype: GGMLType, n: Int, tokens: Int, seed: UInt64) throws -> ([UInt8], Int) {
         let atype = try #require(Quant.activationType(for: wtype))
-        var rng = SplitMix64(seed: 5)
-        let w = randomBlocks(wtype, blocks: rows * n / wtype.blockSize, seed: 11)
-        let rowBytes = wtype.byteCount(elements: n)!
+        var rng = SplitMix64(seed: seed)
         let aBytes = ck_row_bytes(atype.rawValue, Int64(n))
         var a = [UInt8](repeating: 0, count: aBytes * tokens)
         for t in 0..<tokens {
             let x = (0..<n).map { _ in Float(Int(rng.next() % 2001) - 1000) / 700 }
             a.withUnsafeMutableBytes { ck_quantize_row(atype.rawValue, x, $0.baseAddress! + t * aBytes, Int64(n)) }
         }
+        return (a, aBytes)
+    }
+
+    /// A weight row gives each activation row the same bits alone or grouped with others.
+    @Test(arguments: weightTypes)
+    func groupedDotsEqualSingleDots(_ wtype: GGMLType) throws {
+        let n = 512, rows = 3, tokens = 7
+        let w = randomBlocks(wtype, blocks: rows * n / wtype.blockSize, seed: 11)
+        let rowBytes = wtype.byteCount(elements: n)!
+        let (a, aBytes) = try activations(for: wtype, n: n, tokens: tokens, seed: 5)
         var grouped = [Float](repeating: 0, count: rows * tokens)
         w.withUnsafeBytes { wp in a.withUnsafeBytes { ap in
             _ = ck_matmul_q(wtype.rawValue, wp.baseAddress!, rowBytes, Int64(n), ap.baseAddress!, aBytes, Int64(tokens), &grouped, Int64(rows), 0, Int64(rows))
@@ -201,16 +208,9 @@ import Testing
     func tilesEqualTheScalarPathBitForBit(_ wtype: GGMLType) throws {
         let n = 512, rows = 27, tokens = 9  // three whole tiles and three rows outside them
         #expect(ck_packable(wtype.rawValue) != 0)
-        let atype = try #require(Quant.activationType(for: wtype))
-        var rng = SplitMix64(seed: 9)
         let w = randomBlocks(wtype, blocks: rows * n / wtype.blockSize, seed: 21)
         let rowBytes = wtype.byteCount(elements: n)!
-        let aBytes = ck_row_bytes(atype.rawValue, Int64(n))
-        var a = [UInt8](repeating: 0, count: aBytes * tokens)
-        for t in 0..<tokens {
-            let x = (0..<n).map { _ in Float(Int(rng.next() % 2001) - 1000) / 700 }
-            a.withUnsafeMutableBytes { ck_quantize_row(atype.rawValue, x, $0.baseAddress! + t * aBytes, Int64(n)) }
-        }
+        let (a, aBytes) = try activations(for: wtype, n: n, tokens: tokens, seed: 9)
         let packedBytes = ck_packed_bytes(wtype.rawValue, Int64(rows), Int64(n))
         #expect(packedBytes == (rows / 8) * (n / wtype.blockSize) * (wtype == .q4_1 ? 160 : wtype == .q5_0 ? 176 : wtype == .q4_K ? 1184 : wtype == .q6_K ? 1680 : 272))
         var packed = [UInt8](repeating: 0, count: packedBytes)
