@@ -89,12 +89,34 @@ void ck_swiglu(const float *g, const float *u, float *out, int64_t n) {
     for (int64_t i = 0; i < n; i++) out[i] = g[i] / (1.0f + expf(-g[i])) * u[i];
 }
 
-void ck_geglu(const float *g, const float *u, float *out, int64_t n) {
-    const float k = 0.7978845608028654f;  // sqrt(2/pi)
-    for (int64_t i = 0; i < n; i++) {
-        const float x = g[i];
-        out[i] = 0.5f * x * (1.0f + tanhf(k * (x + 0.044715f * x * x * x))) * u[i];
+// GELU's tanh form, 0.5·x·(1 + tanh(y)) with y = √(2/π)·(x + 0.044715·x³), written as
+// x / (1 + exp(−2y)) (the same function: 1 + tanh(y) = 2 / (1 + exp(−2y))), so the vector
+// path can use v_expf as SiLU does; the last n % 8 elements use expf.
+static inline float gelu_scalar(float x) {
+    const float y = 0.7978845608028654f * (x + 0.044715f * x * x * x);
+    return x / (1.0f + expf(-2.0f * y));
+}
+
+#if defined(__x86_64__)
+__attribute__((target("avx2,fma")))
+static void geglu_avx2(const float *g, const float *u, float *out, int64_t n) {
+    int64_t i = 0;
+    for (; i + 8 <= n; i += 8) {
+        const __m256 x = _mm256_loadu_ps(g + i);
+        const __m256 x3 = _mm256_mul_ps(_mm256_mul_ps(x, x), x);
+        const __m256 y = _mm256_mul_ps(_mm256_set1_ps(0.7978845608028654f), _mm256_add_ps(x, _mm256_mul_ps(_mm256_set1_ps(0.044715f), x3)));
+        const __m256 gelu = _mm256_div_ps(x, _mm256_add_ps(_mm256_set1_ps(1), v_expf(_mm256_mul_ps(_mm256_set1_ps(-2.0f), y))));
+        _mm256_storeu_ps(out + i, _mm256_mul_ps(gelu, _mm256_loadu_ps(u + i)));
     }
+    for (; i < n; i++) out[i] = gelu_scalar(g[i]) * u[i];
+}
+#endif
+
+void ck_geglu(const float *g, const float *u, float *out, int64_t n) {
+#if defined(__x86_64__)
+    if ((ck_cpu_features() & (CK_CPU_AVX2 | CK_CPU_FMA)) == (CK_CPU_AVX2 | CK_CPU_FMA)) { geglu_avx2(g, u, out, n); return; }
+#endif
+    for (int64_t i = 0; i < n; i++) out[i] = gelu_scalar(g[i]) * u[i];
 }
 
 // Each head's scores (row g of `scores`, positions [first, last]) to exp(score − max); inv[g]
