@@ -29,8 +29,7 @@ static inline void ck_q3_K_scales(const uint8_t *packed12, int8_t scales[16]) {
     memcpy(scales, aux, 16);
 }
 #if defined(__x86_64__)
-// ck_dot_f32(a, b converted from half precision), bit for bit, for n a multiple of 32; needs
-// AVX2, FMA and F16C (dot.c).
-float ck_dot_f32_f16_avx2(const float *a, const uint16_t *b, int64_t n);
+// ck_dot_f32 on CPUs with AVX2 and FMA, without the check (dot.c).
+float ck_dot_f32_avx2(const float *a, const float *b, int64_t n);
 #endif
 #endif

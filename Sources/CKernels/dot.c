@@ -29,7 +29,7 @@ __attribute__((target("avx2,fma"))) static inline float reduce4(__m256 s0, __m25
 }
 
 __attribute__((target("avx2,fma")))
-static float dot_avx2(const float *a, const float *b, int64_t n) {
+float ck_dot_f32_avx2(const float *a, const float *b, int64_t n) {
     __m256 s0 = _mm256_setzero_ps(), s1 = _mm256_setzero_ps(), s2 = _mm256_setzero_ps(), s3 = _mm256_setzero_ps();
     int64_t i = 0;
     for (; i + 32 <= n; i += 32) {
@@ -43,25 +43,12 @@ static float dot_avx2(const float *a, const float *b, int64_t n) {
     return s;
 }
 
-// The same dot product with b in half precision, converted as it is loaded (exactly, so the
-// result equals ck_dot_f32 of the converted row), for n a multiple of 32.
-__attribute__((target("avx2,fma,f16c")))
-float ck_dot_f32_f16_avx2(const float *a, const uint16_t *b, int64_t n) {
-    __m256 s0 = _mm256_setzero_ps(), s1 = _mm256_setzero_ps(), s2 = _mm256_setzero_ps(), s3 = _mm256_setzero_ps();
-    for (int64_t i = 0; i + 32 <= n; i += 32) {
-        s0 = _mm256_fmadd_ps(_mm256_loadu_ps(a + i), _mm256_cvtph_ps(_mm_loadu_si128((const __m128i *)(b + i))), s0);
-        s1 = _mm256_fmadd_ps(_mm256_loadu_ps(a + i + 8), _mm256_cvtph_ps(_mm_loadu_si128((const __m128i *)(b + i + 8))), s1);
-        s2 = _mm256_fmadd_ps(_mm256_loadu_ps(a + i + 16), _mm256_cvtph_ps(_mm_loadu_si128((const __m128i *)(b + i + 16))), s2);
-        s3 = _mm256_fmadd_ps(_mm256_loadu_ps(a + i + 24), _mm256_cvtph_ps(_mm_loadu_si128((const __m128i *)(b + i + 24))), s3);
-    }
-    return reduce4(s0, s1, s2, s3);
-}
 #endif
 
 float ck_dot_f32(const float *a, const float *b, int64_t n) {
 #if defined(__x86_64__)
     const uint32_t need = CK_CPU_AVX2 | CK_CPU_FMA;
-    if ((ck_cpu_features() & need) == need) return dot_avx2(a, b, n);
+    if ((ck_cpu_features() & need) == need) return ck_dot_f32_avx2(a, b, n);
 #endif
     return dot_scalar(a, b, n);
 }

@@ -134,43 +134,73 @@ static void softmax_scores(float *scores, int64_t groups, int64_t n, int64_t fir
 }
 
 #if defined(__x86_64__)
-// ck_attend_group with the half-precision keys and values converted as they are loaded
-// instead of row by row into a buffer, and the value sums eight lanes at a time: the same
-// operations on the same values (a multiply, then an add, never fused), so the same bits.
-// For head_dim a multiple of 32 and head_dim_v of 8.
+// ck_attend_group with the half-precision keys and values of each 16 positions converted
+// once for all the heads of the group (the conversion was the bottleneck when each head
+// converted them again), and the value sums eight lanes at a time: the same operations on
+// the same values (a multiply, then an add, never fused; each head's output still summed in
+// position order), so the same bits. For head_dim a multiple of 32, head_dim_v of 8, both
+// at most 256.
+enum { ATTEND_CHUNK = 16 };
+
+__attribute__((target("avx2,f16c")))
+static void convert_rows(const uint16_t *base, const int32_t *block_table, int64_t block_size, int64_t block_stride, int64_t row_stride,
+                         int64_t j0, int64_t j1, int64_t width, float *rows) {
+    for (int64_t j = j0; j < j1; j++) {
+        const uint16_t *r = base + block_table[j / block_size] * block_stride + (j % block_size) * row_stride;
+        for (int64_t d = 0; d < width; d += 8)
+            _mm256_storeu_ps(rows + (j - j0) * width + d, _mm256_cvtph_ps(_mm_loadu_si128((const __m128i *)(r + d))));
+    }
+}
+
+// o[0..8·vecs) (zero first if start) += Σ over the count rows, in order, of p[j] · inv · row j.
+__attribute__((target("avx2"), always_inline))
+static inline void weigh_rows(const int vecs, const float *p, float inv, const float *rows, int64_t width, int64_t count, float *o, int start) {
+    __m256 acc[8];
+    for (int k = 0; k < vecs; k++) acc[k] = start ? _mm256_setzero_ps() : _mm256_loadu_ps(o + 8 * k);
+    for (int64_t j = 0; j < count; j++) {
+        const __m256 w = _mm256_set1_ps(p[j] * inv);
+        for (int k = 0; k < vecs; k++) acc[k] = _mm256_add_ps(acc[k], _mm256_mul_ps(w, _mm256_loadu_ps(rows + j * width + 8 * k)));
+    }
+    for (int k = 0; k < vecs; k++) _mm256_storeu_ps(o + 8 * k, acc[k]);
+}
+
 __attribute__((target("avx2,fma,f16c")))
 static void attend_group_avx2(const float *q, int64_t groups, int64_t head_dim, int64_t head_dim_v, float scale,
                               const uint16_t *k_base, const uint16_t *v_base,
                               const int32_t *block_table, int64_t block_size, int64_t block_stride, int64_t row_stride,
                               int64_t first, int64_t last, float *scores, float *out) {
     float maxv[256], inv[256];
+    float rows[ATTEND_CHUNK * 256] __attribute__((aligned(32)));
     const int64_t n = last + 1;
     for (int64_t g = 0; g < groups; g++) maxv[g] = -INFINITY;
-    for (int64_t j = first; j <= last; j++) {
-        const int64_t blk = block_table[j / block_size], slot = j % block_size;
-        const uint16_t *k = k_base + blk * block_stride + slot * row_stride;
-        for (int64_t g = 0; g < groups; g++) {
-            const float s = ck_dot_f32_f16_avx2(q + g * head_dim, k, head_dim) * scale;
-            scores[g * n + j] = s;
-            if (s > maxv[g]) maxv[g] = s;
-        }
+    for (int64_t j0 = first; j0 <= last; j0 += ATTEND_CHUNK) {
+        const int64_t j1 = j0 + ATTEND_CHUNK <= n ? j0 + ATTEND_CHUNK : n;
+        convert_rows(k_base, block_table, block_size, block_stride, row_stride, j0, j1, head_dim, rows);
+        for (int64_t g = 0; g < groups; g++)
+            for (int64_t j = j0; j < j1; j++) {
+                const float s = ck_dot_f32_avx2(q + g * head_dim, rows + (j - j0) * head_dim, head_dim) * scale;
+                scores[g * n + j] = s;
+                if (s > maxv[g]) maxv[g] = s;
+            }
     }
     softmax_scores(scores, groups, n, first, last, maxv, inv);
-    // Each head's output 64 values at a time, held in registers across the positions (still
-    // summed in position order).
-    for (int64_t g = 0; g < groups; g++) {
-        for (int64_t d0 = 0; d0 < head_dim_v; d0 += 64) {
-            const int vecs = (int)((head_dim_v - d0 < 64 ? head_dim_v - d0 : 64) / 8);
-            __m256 o[8];
-            for (int k = 0; k < vecs; k++) o[k] = _mm256_setzero_ps();
-            for (int64_t j = first; j <= last; j++) {
-                const int64_t blk = block_table[j / block_size], slot = j % block_size;
-                const uint16_t *v = v_base + blk * block_stride + slot * row_stride + d0;
-                const __m256 p = _mm256_set1_ps(scores[g * n + j] * inv[g]);
-                for (int k = 0; k < vecs; k++)
-                    o[k] = _mm256_add_ps(o[k], _mm256_mul_ps(p, _mm256_cvtph_ps(_mm_loadu_si128((const __m128i *)(v + 8 * k)))));
+    // Each head's output 64 values at a time, held in registers across a chunk's positions.
+    for (int64_t j0 = first; j0 <= last; j0 += ATTEND_CHUNK) {
+        const int64_t j1 = j0 + ATTEND_CHUNK <= n ? j0 + ATTEND_CHUNK : n;
+        convert_rows(v_base, block_table, block_size, block_stride, row_stride, j0, j1, head_dim_v, rows);
+        for (int64_t g = 0; g < groups; g++) {
+            for (int64_t d0 = 0; d0 < head_dim_v; d0 += 64) {
+                const float *p = scores + g * n + j0;
+                float *o = out + g * head_dim_v + d0;
+                const int vecs = (int)((head_dim_v - d0 < 64 ? head_dim_v - d0 : 64) / 8);
+                // A constant count each, so that the sums stay in registers.
+                switch (vecs) {
+                case 8: weigh_rows(8, p, inv[g], rows + d0, head_dim_v, j1 - j0, o, j0 == first); break;
+                case 4: weigh_rows(4, p, inv[g], rows + d0, head_dim_v, j1 - j0, o, j0 == first); break;
+                default:
+                    for (int k = 0; k < vecs; k++) weigh_rows(1, p, inv[g], rows + d0 + 8 * k, head_dim_v, j1 - j0, o + 8 * k, j0 == first);
+                }
             }
-            for (int k = 0; k < vecs; k++) _mm256_storeu_ps(out + g * head_dim_v + d0 + 8 * k, o[k]);
         }
     }
 }
@@ -182,7 +212,7 @@ void ck_attend_group(const float *q, int64_t groups, int64_t head_dim, int64_t h
                      int64_t first, int64_t last, float *scores, float *out) {
 #if defined(__x86_64__)
     const uint32_t need = CK_CPU_AVX2 | CK_CPU_FMA | CK_CPU_F16C;
-    if ((ck_cpu_features() & need) == need && head_dim % 32 == 0 && head_dim_v % 8 == 0 && groups <= 256) {
+    if ((ck_cpu_features() & need) == need && head_dim % 32 == 0 && head_dim_v % 8 == 0 && head_dim <= 256 && head_dim_v <= 256 && groups <= 256) {
         attend_group_avx2(q, groups, head_dim, head_dim_v, scale, k_base, v_base, block_table, block_size, block_stride,
                           row_stride, first, last, scores, out);
         return;

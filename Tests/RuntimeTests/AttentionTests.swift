@@ -4,10 +4,11 @@ import Runtime
 import Testing
 
 /// The attention kernel over paged half-precision keys and values computes exactly the
-/// operations of the plain description below, on both of its paths (converted as loaded, for
-/// head sizes that are multiples of 32, in chunks of 64 values; row by row otherwise): same bits.
+/// operations of the plain description below, on both of its paths (rows converted 16
+/// positions at a time for all heads, for head sizes that are multiples of 32 up to 256; row by
+/// row otherwise): same bits.
 @Suite struct AttentionTests {
-    @Test(arguments: [64, 96, 40])
+    @Test(arguments: [64, 96, 256, 40, 288])
     func pagedAttentionEqualsThePlainDescriptionBitForBit(_ headDim: Int) {
         let groups = 3, blockSize = 16, blocks = 4, first = 2, last = 45
         let table: [Int32] = [2, 0, 3, 1]  // positions live in shuffled blocks
