@@ -142,6 +142,59 @@ static void quantize_q8_K(const float *x, uint8_t *y, int64_t n) {
     }
 }
 
+#if defined(__x86_64__)
+// quantize_q8_K eight lanes at a time: the same signed maximum (the first element of the
+// largest magnitude), the same products rounded half to even and capped at 127, the same
+// sums of sixteen, so the same bytes.
+__attribute__((target("avx2,fma,f16c")))
+static void quantize_q8_K_avx2(const float *x, uint8_t *y, int64_t n) {
+    const __m256 sign = _mm256_set1_ps(-0.0f);
+    for (int64_t ib = 0; ib < n / 256; ib++) {
+        const float *xb = x + ib * 256;
+        uint8_t *b = y + ib * 292;
+        __m256 m = _mm256_setzero_ps();
+        for (int k = 0; k < 32; k++) m = _mm256_max_ps(m, _mm256_andnot_ps(sign, _mm256_loadu_ps(xb + 8 * k)));
+        __m128 m4 = _mm_max_ps(_mm256_castps256_ps128(m), _mm256_extractf128_ps(m, 1));
+        m4 = _mm_max_ps(m4, _mm_movehl_ps(m4, m4));
+        m4 = _mm_max_ss(m4, _mm_movehdup_ps(m4));
+        const float amax = _mm_cvtss_f32(m4);
+        int16_t bsums[16];
+        float d = 0;
+        if (amax == 0) {
+            memset(b + 4, 0, 256);
+            memset(bsums, 0, sizeof bsums);
+        } else {
+            float max = 0;
+            for (int j = 0; j < 256; j++)
+                if (fabsf(xb[j]) == amax) { max = xb[j]; break; }
+            const float iscale = -127.0f / max;
+            const __m256 mul = _mm256_set1_ps(iscale);
+            const __m256i cap = _mm256_set1_epi32(127);
+            for (int c = 0; c < 8; c++) {  // 32 elements a round: two groups of sixteen
+                __m256i q[4];
+                for (int k = 0; k < 4; k++) {
+                    const __m256 r = _mm256_round_ps(_mm256_mul_ps(_mm256_loadu_ps(xb + 32 * c + 8 * k), mul), _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC);
+                    q[k] = _mm256_min_epi32(_mm256_cvtps_epi32(r), cap);
+                }
+                for (int h = 0; h < 2; h++) {
+                    const __m256i t = _mm256_add_epi32(q[2 * h], q[2 * h + 1]);
+                    __m128i t4 = _mm_add_epi32(_mm256_castsi256_si128(t), _mm256_extracti128_si256(t, 1));
+                    t4 = _mm_add_epi32(t4, _mm_shuffle_epi32(t4, 0x4E));
+                    t4 = _mm_add_epi32(t4, _mm_shuffle_epi32(t4, 0xB1));
+                    bsums[2 * c + h] = (int16_t)_mm_cvtsi128_si32(t4);
+                }
+                // 32-bit → 8-bit; the packs interleave the 128-bit halves, the permute restores the order.
+                const __m256i p8 = _mm256_packs_epi16(_mm256_packs_epi32(q[0], q[1]), _mm256_packs_epi32(q[2], q[3]));
+                _mm256_storeu_si256((__m256i *)(b + 4 + 32 * c), _mm256_permutevar8x32_epi32(p8, _mm256_setr_epi32(0, 4, 1, 5, 2, 6, 3, 7)));
+            }
+            d = 1.0f / iscale;
+        }
+        memcpy(b, &d, 4);
+        memcpy(b + 260, bsums, 32);
+    }
+}
+#endif
+
 void ck_quantize_row(uint32_t atype, const float *x, void *y, int64_t n) {
     switch (atype) {
     case T_Q8_0: case T_Q8_1: {
@@ -153,7 +206,12 @@ void ck_quantize_row(uint32_t atype, const float *x, void *y, int64_t n) {
         quantize_q8_0(x, (uint8_t *)y, n, with_sum);
         break;
     }
-    case T_Q8_K: quantize_q8_K(x, (uint8_t *)y, n); break;
+    case T_Q8_K:
+#if defined(__x86_64__)
+        if ((ck_cpu_features() & (CK_CPU_AVX2 | CK_CPU_FMA | CK_CPU_F16C)) == (CK_CPU_AVX2 | CK_CPU_FMA | CK_CPU_F16C)) { quantize_q8_K_avx2(x, (uint8_t *)y, n); break; }
+#endif
+        quantize_q8_K(x, (uint8_t *)y, n);
+        break;
     case T_F16: ck_fp32_to_fp16_row(x, (uint16_t *)y, n); break;
     case T_BF16: {
         uint16_t *h = (uint16_t *)y;

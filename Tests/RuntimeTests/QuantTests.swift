@@ -130,9 +130,11 @@ import Testing
     @Test(arguments: [GGMLType.q8_0, .q8_1, .q8_K])
     func activationQuantizationMatchesTheReference(_ atype: GGMLType) {
         var rng = SplitMix64(seed: UInt64(atype.rawValue))
-        let n = 512
+        let n = 768
         var x = (0..<n).map { _ in Float(Int(rng.next() % 20001) - 10000) / 3000 }
-        x[7] = 0; x[300] = -9.5  // a negative extreme in the second Q8_K block
+        x[7] = 0; x[300] = -9.5  // a negative extreme in the second Q8_K block…
+        x[400] = 9.5  // …and a positive one of the same magnitude after it: the first sets the sign
+        for j in 512..<768 { x[j] = 0 }  // an all-zero block
         // A first block whose scale is exactly 1 and whose values are halves: every rounding a tie.
         x[0] = 127
         for j in 1..<32 { x[j] = Float(j % 2 == 0 ? j : -j) + 0.5 }
