@@ -236,22 +236,27 @@ public final class Model: @unchecked Sendable {
             }
             slots[atype] = (buffer, rowBytes)
         }
-        for (w, out) in targets {
-            let (buffer, rowBytes) = slots[ck_vec_dot_type(w.type.rawValue)]!
+        // Every matrix's rows in about `parts` ranges (whole tiles of eight rows for packed
+        // types), all of them one job for the pool: one wait for the matrices together.
+        var work: [(target: Int, rows: Range<Int>)] = []
+        var inputs: [(activations: UnsafeMutableRawPointer, rowBytes: Int, tiles: UnsafeRawPointer?)] = []
+        for (i, (w, _)) in targets.enumerated() {
             let rows = w.rows
-            let isPacked = ck_packable(w.type.rawValue) != 0
-            let packedData = UnsafeRawPointer(packed[w.data])
-            // Parts of whole tiles of eight rows for packed types.
-            let perPart = isPacked ? max(8, (rows + 8 * parts - 1) / (8 * parts) * 8) : max(1, (rows + parts - 1) / parts)
-            pool.run((rows + perPart - 1) / perPart) { part in
-                let r0 = part * perPart, r1 = min(rows, r0 + perPart)
-                guard r0 < r1 else { return }
-                if isPacked {
-                    _ = ck_matmul_packed(w.type.rawValue, packedData, w.data, w.rowBytes, Int64(cols), buffer, rowBytes, Int64(tokens),
-                                         out, Int64(rows), Int64(r0), Int64(r1))
-                } else {
-                    _ = ck_matmul_q(w.type.rawValue, w.data, w.rowBytes, Int64(cols), buffer, rowBytes, Int64(tokens), out, Int64(rows), Int64(r0), Int64(r1))
-                }
+            let (buffer, rowBytes) = slots[ck_vec_dot_type(w.type.rawValue)]!
+            inputs.append((buffer, rowBytes, packed[w.data].map { UnsafeRawPointer($0) }))
+            let perPart = ck_packable(w.type.rawValue) != 0 ? max(8, (rows + 8 * parts - 1) / (8 * parts) * 8) : max(1, (rows + parts - 1) / parts)
+            for r0 in stride(from: 0, to: rows, by: perPart) { work.append((i, r0..<min(rows, r0 + perPart))) }
+        }
+        pool.run(work.count) { part in
+            let (i, range) = work[part]
+            let (w, out) = targets[i]
+            let (buffer, rowBytes, tiles) = inputs[i]
+            let (r0, r1) = (Int64(range.lowerBound), Int64(range.upperBound))
+            if ck_packable(w.type.rawValue) != 0 {
+                _ = ck_matmul_packed(w.type.rawValue, tiles, w.data, w.rowBytes, Int64(cols), buffer, rowBytes,
+                                     Int64(tokens), out, Int64(w.rows), r0, r1)
+            } else {
+                _ = ck_matmul_q(w.type.rawValue, w.data, w.rowBytes, Int64(cols), buffer, rowBytes, Int64(tokens), out, Int64(w.rows), r0, r1)
             }
         }
     }
