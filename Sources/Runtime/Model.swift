@@ -162,26 +162,30 @@ public final class Model: @unchecked Sendable {
                 }
             }
             // One (token, KV head) pair per unit of work: the query heads sharing a KV head
-            // read each of its rows once.
+            // read each of its rows once. When that leaves fewer than two units a thread
+            // (decode of one or two sequences), one (token, query head) pair per unit, so
+            // that every thread has work. Each head computes the same either way.
             let scale = 1 / Float(hd).squareRoot()
             let groups = c.nHead / c.nHeadKV
             let window = swa ? c.slidingWindow : nil
-            let units = n * c.nHeadKV
+            let perHead = groups > 1 && n * c.nHeadKV < 2 * pool.threads
+            let unitHeads = perHead ? 1 : groups, unitsPerToken = c.nHead / unitHeads
+            let units = n * unitsPerToken
             let perPart = (units + parts - 1) / parts
             let scoreStride = self.maxContext * groups
             pool.run(parts) { part in
                 let scores = self.scoreScratch + part * scoreStride
                 let u0 = min(units, part * perPart), u1 = min(units, u0 + perPart)
                 for u in u0..<u1 {
-                    let it = u / c.nHeadKV, kvh = u % c.nHeadKV
+                    let it = u / unitsPerToken, head = (u % unitsPerToken) * unitHeads, kvh = head / groups
                     let entry = batch[it]
                     let last = entry.position
                     let first = window.map { max(0, last - $0 + 1) } ?? 0
                     blockTables[entry.sequence].withUnsafeBufferPointer { table in
-                        ck_attend_group(q + it * qDim + kvh * groups * hd, Int64(groups), Int64(hd), Int64(hdv), scale,
+                        ck_attend_group(q + it * qDim + head * hd, Int64(unitHeads), Int64(hd), Int64(hdv), scale,
                                         kv.base(block: 0, layer: il, kv: 0) + kvh * hd, kv.base(block: 0, layer: il, kv: 1) + kvh * hdv,
                                         table.baseAddress, Int64(kv.blockSize), Int64(kv.blockStride), Int64(kv.rowElements),
-                                        Int64(first), Int64(last), scores, attn + it * oDim + kvh * groups * hdv)
+                                        Int64(first), Int64(last), scores, attn + it * oDim + head * hdv)
                     }
                 }
             }
