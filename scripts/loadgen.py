@@ -1,6 +1,6 @@
 """A load generator for OpenAI-compatible chat servers (Martlet, llama-server), streaming.
 
-    python3 scripts/loadgen.py chat BASE MODEL CLIENTS SECONDS PROMPT_TOKENS MAX_TOKENS
+    python3 scripts/loadgen.py chat BASE MODEL CLIENTS SECONDS PROMPT_TOKENS MAX_TOKENS [SEED]
     python3 scripts/loadgen.py multiturn BASE MODEL USERS TURNS
 
 Prints one JSON object. Generated tokens are counted from the streamed chunks (one per token
@@ -57,14 +57,20 @@ def percentile(values, p):
     return s[min(len(s) - 1, int(len(s) * p))] if s else None
 
 
-def chat(base, model, clients, seconds, prompt_tokens, max_tokens):
+def chat(base, model, clients, seconds, prompt_tokens, max_tokens, seed=0):
     """`clients` clients, each sending a fresh prompt of about `prompt_tokens` tokens and
-    reading `max_tokens` streamed tokens, again and again for `seconds`."""
+    reading `max_tokens` streamed tokens, again and again for `seconds`. Runs with another
+    `seed` send other prompts (so no run finds another's in a prompt cache).
+
+    Besides all generated tokens over the wall time, the aggregate decode rate: the tokens
+    after each answer's first over the time after its first token, summed over the answers,
+    times the clients (what the streams decode together once they are running; other
+    clients' prompts being processed meanwhile slow it, as they do in use)."""
     results, lock = [], threading.Lock()
     until = time.time() + seconds
 
     def client(i):
-        rng = random.Random(i)
+        rng = random.Random(seed * 1000 + i)
         while time.time() < until:
             prompt = f"Request {rng.randrange(10**9)}. Continue this list of words: " + text_of(rng, prompt_tokens)
             r = stream_chat(base, model, [{"role": "user", "content": prompt}], max_tokens)
@@ -79,7 +85,10 @@ def chat(base, model, clients, seconds, prompt_tokens, max_tokens):
         t.join()
     wall = time.time() - started
     ttft = [r[0] for r in results]
+    decode_seconds = sum(r[2] - r[0] for r in results)
+    decode_rate = clients * sum(r[1] - 1 for r in results) / decode_seconds if decode_seconds > 0 else 0.0
     return {"clients": clients, "requests": len(results), "seconds": round(wall, 1),
+            "decode_tokens_per_second": round(decode_rate, 1),
             "generated_tokens": sum(r[1] for r in results),
             "tokens_per_second": round(sum(r[1] for r in results) / wall, 1),
             "ttft_p50_ms": round(percentile(ttft, 0.5) * 1000, 1), "ttft_p99_ms": round(percentile(ttft, 0.99) * 1000, 1),
@@ -115,7 +124,8 @@ if __name__ == "__main__":
     kind, base, model = sys.argv[1:4]
     if kind == "chat":
         c, s, p, m = map(int, sys.argv[4:8])
-        print(json.dumps(chat(base, model, c, s, p, m)))
+        seed = int(sys.argv[8]) if len(sys.argv) > 8 else 0
+        print(json.dumps(chat(base, model, c, s, p, m, seed)))
     else:
         u, t = map(int, sys.argv[4:6])
         print(json.dumps(multiturn(base, model, u, t)))

@@ -8,7 +8,8 @@ import Synchronization
 ///
 /// When the machine is oversubscribed (another process on the cores), a worker can be
 /// descheduled holding a part, and the caller would wait for it a whole time slice at every
-/// job: two threads slower than one. So the caller measures, over each window of jobs, how
+/// job: two threads slower than one. So the caller measures, over each window of jobs (20 ms
+/// of them), how
 /// long it waited for workers in waits that long (a worker waking from sleep takes far less)
 /// against how long it worked; when it waited longer, it runs the jobs alone for a while,
 /// then tries the workers again. Parts compute the same whoever runs them, so results do not
@@ -76,10 +77,12 @@ public final class ThreadPool: @unchecked Sendable {
 
         // The caller's own bookkeeping (only the caller thread touches these): nanoseconds it
         // worked and waited in the current window of jobs, and until when it runs jobs alone.
-        private var worked: UInt64 = 0, waited: UInt64 = 0, windowJobs = 0
+        private var worked: UInt64 = 0, waited: UInt64 = 0
         private var aloneUntil: UInt64 = 0
         private(set) var jobsAlone = 0
-        static let window = 64
+        /// A window lasts this long (working and waiting): long enough that one preemption of a
+        /// worker by a short-lived thread (a time slice, a few ms) does not send the caller alone.
+        static let window: UInt64 = 20_000_000  // 20 ms
         static let aloneFor: UInt64 = 50_000_000  // 50 ms, then the workers are tried again
         /// Shorter waits are a worker waking up or finishing its part, not one descheduled.
         static let stall: UInt64 = 500_000  // 0.5 ms
@@ -99,12 +102,10 @@ public final class ThreadPool: @unchecked Sendable {
         private func account(worked w: UInt64, waited t: UInt64, now: UInt64) {
             worked += w
             if t >= Self.stall { waited += t }
-            windowJobs += 1
-            guard windowJobs == Self.window else { return }
+            guard worked + waited >= Self.window else { return }
             if waited > worked { aloneUntil = now + Self.aloneFor }
             worked = 0
             waited = 0
-            windowJobs = 0
         }
 
         func stop() {
