@@ -1,4 +1,6 @@
+#define _GNU_SOURCE
 #include "CKernels.h"
+#include <string.h>
 
 #if defined(__x86_64__) || defined(__i386__)
 #include <cpuid.h>
@@ -43,3 +45,31 @@ uint32_t ck_cpu_features(void) {
     if (cached == 0xFFFFFFFFu) cached = detect();
     return cached;
 }
+
+#if defined(__linux__)
+#include <sched.h>
+#include <sys/syscall.h>
+#include <unistd.h>
+int32_t ck_thread_id(void) { return (int32_t)syscall(SYS_gettid); }
+
+_Static_assert(sizeof(cpu_set_t) == CK_AFFINITY_BYTES, "CK_AFFINITY_BYTES is the size of cpu_set_t");
+
+int ck_pin_to_one_cpu(void *saved) {
+    cpu_set_t now, one;
+    if (sched_getaffinity(0, sizeof now, &now) != 0) return -1;
+    memcpy(saved, &now, sizeof now);
+    for (int cpu = 0; cpu < CPU_SETSIZE; cpu++) {
+        if (!CPU_ISSET(cpu, &now)) continue;
+        CPU_ZERO(&one);
+        CPU_SET(cpu, &one);
+        return sched_setaffinity(0, sizeof one, &one) == 0 ? cpu : -1;
+    }
+    return -1;
+}
+
+int ck_restore_affinity(const void *saved) { return sched_setaffinity(0, sizeof(cpu_set_t), (const cpu_set_t *)saved); }
+#else
+int32_t ck_thread_id(void) { return -1; }
+int ck_pin_to_one_cpu(void *saved) { (void)saved; return -1; }
+int ck_restore_affinity(const void *saved) { (void)saved; return -1; }
+#endif

@@ -1,3 +1,4 @@
+import CKernels
 import Dispatch
 import Foundation
 import Synchronization
@@ -6,14 +7,17 @@ import Synchronization
 /// across the workers and the calling thread. Workers spin briefly on a new job, then sleep
 /// on a condition, so an idle pool costs nothing and a busy machine is not oversubscribed.
 ///
-/// When the machine is oversubscribed (another process on the cores), a worker can be
+/// When the machine is oversubscribed (another process busy on the cores), a worker can be
 /// descheduled holding a part, and the caller would wait for it a whole time slice at every
-/// job: two threads slower than one. So the caller measures, over each window of jobs (20 ms
-/// of them), how
+/// job: two threads slower than one. So the caller measures, over each window of 64 jobs, how
 /// long it waited for workers in waits that long (a worker waking from sleep takes far less)
-/// against how long it worked; when it waited longer, it runs the jobs alone for a while,
-/// then tries the workers again. Parts compute the same whoever runs them, so results do not
-/// change.
+/// against how long it worked; when it waited longer and the machine is crowded, it runs the
+/// jobs alone for a while, then tries the workers again. Crowded: the kernel's count of how
+/// long the pool's threads waited for a core (/proc/self/task/TID/schedstat), read every
+/// 25 ms of pooled jobs, was over 15% of the time: a process spinning on a core makes it 20
+/// to 45%, while short bursts of other threads (a load generator, the server's own I/O) keep
+/// it at a few percent, so one preemption by them does not send the caller alone. Parts
+/// compute the same whoever runs them, so results do not change.
 ///
 /// Used by one caller thread at a time (the engine thread); `run` blocks until every part
 /// has finished. The workers stop when the pool is released.
@@ -24,7 +28,7 @@ public final class ThreadPool: @unchecked Sendable {
     /// `threads` counts the caller: 1 means no extra threads.
     public init(threads: Int = ProcessInfo.processInfo.activeProcessorCount) {
         self.threads = max(1, threads)
-        shared = Shared()
+        shared = Shared(threads: self.threads)
         for i in 1..<self.threads {
             let state = shared
             let t = Thread { state.workerLoop() }
@@ -75,17 +79,27 @@ public final class ThreadPool: @unchecked Sendable {
         /// Workers inside `work` for the current job; `run` returns only when none is.
         let active = Atomic<Int>(0)
 
+        /// Kernel thread ids of the workers, as each starts (guarded by `lock`).
+        var workerTids: [Int32] = []
+        let threads: Int
+        init(threads: Int) { self.threads = threads }
+
         // The caller's own bookkeeping (only the caller thread touches these): nanoseconds it
-        // worked and waited in the current window of jobs, and until when it runs jobs alone.
-        private var worked: UInt64 = 0, waited: UInt64 = 0
+        // worked and waited in the current window of jobs; when the current sample of the
+        // run-queue delay started (0: none) and the delay then; whether the last sample found
+        // the machine crowded; until when it runs jobs alone.
+        private var worked: UInt64 = 0, waited: UInt64 = 0, windowJobs = 0
+        private var sampleStart: UInt64 = 0, sampleDelay: UInt64 = 0
+        private(set) var crowded = false
         private var aloneUntil: UInt64 = 0
         private(set) var jobsAlone = 0
-        /// A window lasts this long (working and waiting): long enough that one preemption of a
-        /// worker by a short-lived thread (a time slice, a few ms) does not send the caller alone.
-        static let window: UInt64 = 20_000_000  // 20 ms
-        static let aloneFor: UInt64 = 50_000_000  // 50 ms, then the workers are tried again
+        static let window = 64
+        static let aloneFor: UInt64 = 200_000_000  // 200 ms, then the workers are tried again
         /// Shorter waits are a worker waking up or finishing its part, not one descheduled.
         static let stall: UInt64 = 500_000  // 0.5 ms
+        static let sample: UInt64 = 25_000_000  // 25 ms of pooled jobs
+        /// The share of the time the pool's threads wait for a core above which the machine is crowded.
+        static let crowdedShare = 0.15
 
         /// Whether the caller should run this job alone.
         func alone() -> Bool {
@@ -95,17 +109,59 @@ public final class ThreadPool: @unchecked Sendable {
                 return true
             }
             aloneUntil = 0
+            sampleStart = 0  // the next sample covers pooled jobs only
             return false
         }
 
         /// Records one job's split; at the end of a window, decides whether to go alone.
         private func account(worked w: UInt64, waited t: UInt64, now: UInt64) {
+            sampleRunQueue(now: now)
             worked += w
             if t >= Self.stall { waited += t }
-            guard worked + waited >= Self.window else { return }
-            if waited > worked { aloneUntil = now + Self.aloneFor }
+            windowJobs += 1
+            guard windowJobs == Self.window else { return }
+            if waited > worked && crowded { aloneUntil = now + Self.aloneFor }
             worked = 0
             waited = 0
+            windowJobs = 0
+        }
+
+        private func sampleRunQueue(now: UInt64) {
+            if sampleStart == 0 {
+                guard let d = runQueueDelay() else { return }
+                (sampleStart, sampleDelay) = (now, d)
+                return
+            }
+            guard now - sampleStart >= Self.sample, let d = runQueueDelay() else { return }
+            crowded = Double(d &- sampleDelay) / (Double(now - sampleStart) * Double(threads)) > Self.crowdedShare
+            (sampleStart, sampleDelay) = (now, d)
+        }
+
+        /// Nanoseconds the caller and the workers have waited for a core in all, or nil where
+        /// the kernel does not tell.
+        private func runQueueDelay() -> UInt64? {
+            lock.lock()
+            let tids = workerTids
+            lock.unlock()
+            guard tids.count + 1 == threads else { return nil }  // a worker not started yet
+            var total: UInt64 = 0
+            for tid in tids + [ck_thread_id()] {
+                guard let d = Self.schedDelay(tid) else { return nil }
+                total += d
+            }
+            return total
+        }
+
+        /// The second field of /proc/self/task/TID/schedstat: time spent waiting on a run queue.
+        private static func schedDelay(_ tid: Int32) -> UInt64? {
+            let fd = open("/proc/self/task/\(tid)/schedstat", O_RDONLY)
+            guard fd >= 0 else { return nil }
+            defer { close(fd) }
+            var buffer = [UInt8](repeating: 0, count: 96)
+            let n = buffer.withUnsafeMutableBytes { read(fd, $0.baseAddress, 95) }
+            guard n > 0 else { return nil }
+            let fields = String(decoding: buffer[0..<n], as: UTF8.self).split(separator: " ")
+            return fields.count >= 2 ? UInt64(fields[1]) : nil
         }
 
         func stop() {
@@ -152,6 +208,9 @@ public final class ThreadPool: @unchecked Sendable {
         }
 
         func workerLoop() {
+            lock.lock()
+            workerTids.append(ck_thread_id())
+            lock.unlock()
             var seen = 0
             while true {
                 // Spin a little for the next job before sleeping.

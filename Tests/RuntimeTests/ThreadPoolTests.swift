@@ -1,3 +1,4 @@
+import CKernels
 import Foundation
 import Runtime
 import Synchronization
@@ -14,9 +15,19 @@ import Testing
         #expect(counts.withLock { $0 } == [Int](repeating: 200, count: 64))
     }
 
-    /// A worker that keeps the caller waiting (as one descheduled by another process does)
-    /// makes the caller run the jobs alone; the jobs still complete, every part once.
-    @Test func aCallerKeptWaitingRunsJobsAlone() {
+    /// On a crowded machine (here: another thread spinning on the one CPU the pool's threads
+    /// may use), a worker that keeps the caller waiting makes it run the jobs alone; the jobs
+    /// still complete, every part once.
+    @Test func aCallerKeptWaitingOnACrowdedMachineRunsJobsAlone() throws {
+        // The test thread on one CPU; the pool's workers and the spinner inherit it.
+        var saved = [UInt8](repeating: 0, count: Int(CK_AFFINITY_BYTES))
+        try #require(ck_pin_to_one_cpu(&saved) >= 0)
+        defer { _ = ck_restore_affinity(saved) }
+        let stop = Atomic<Bool>(false)
+        let spinner = Thread { while !stop.load(ordering: .relaxed) {} }
+        spinner.start()
+        defer { stop.store(true, ordering: .relaxed) }
+
         let pool = ThreadPool(threads: 2)
         let caller = pthread_self()
         let runs = Mutex(0)

@@ -27,6 +27,17 @@ enum {
 /// The features of the CPU running this process (a bit set of CK_CPU_*), asked of CPUID once.
 uint32_t ck_cpu_features(void);
 
+/// The calling thread's kernel thread id (Linux), or -1.
+int32_t ck_thread_id(void);
+
+/// Bytes of a saved CPU affinity (Linux's cpu_set_t).
+#define CK_AFFINITY_BYTES 128
+/// Pins the calling thread (and the threads it starts after) to the lowest-numbered CPU it
+/// may run on, saving its previous affinity in `saved` (CK_AFFINITY_BYTES); returns that
+/// CPU, or -1. ck_restore_affinity puts the saved one back (0 on success).
+int ck_pin_to_one_cpu(void *saved);
+int ck_restore_affinity(const void *saved);
+
 /// Reads `bytes` bytes (32-byte aligned for the vector path) and returns their sum as 64-bit
 /// words, so the reads cannot be optimized away: the read-bandwidth probe.
 uint64_t ck_read_sum(const void *data, size_t bytes);
