@@ -135,11 +135,11 @@ static void softmax_scores(float *scores, int64_t groups, int64_t n, int64_t fir
 
 #if defined(__x86_64__)
 // ck_attend_group with the half-precision keys and values of each 16 positions converted
-// once for all the heads of the group (the conversion was the bottleneck when each head
-// converted them again), and the value sums eight lanes at a time: the same operations on
-// the same values (a multiply, then an add, never fused; each head's output still summed in
-// position order), so the same bits. For head_dim a multiple of 32, head_dim_v of 8, both
-// at most 256.
+// once for all the heads of the group, and the value sums eight lanes at a time, kept in
+// registers (a constant count per weigh_rows call; a variable one left them on the stack):
+// the same operations on the same values (a multiply, then an add, never fused; each head's
+// output still summed in position order), so the same bits. For head_dim a multiple of 32,
+// head_dim_v of 8, both at most 256.
 enum { ATTEND_CHUNK = 16 };
 
 __attribute__((target("avx2,f16c")))
