@@ -50,8 +50,8 @@ public final class ThreadPool: @unchecked Sendable {
         shared.run(count, body)
     }
 
-    /// Jobs the caller has run alone because the workers kept it waiting (for tests and
-    /// statistics).
+    /// Jobs the caller has run alone because the workers kept it waiting on a crowded machine
+    /// (for tests and statistics).
     public var jobsRunAlone: Int { shared.jobsAlone }
 
     /// Splits `0..<n` into about one range per thread and runs them in parallel.
@@ -90,7 +90,7 @@ public final class ThreadPool: @unchecked Sendable {
         // the machine crowded; until when it runs jobs alone.
         private var worked: UInt64 = 0, waited: UInt64 = 0, windowJobs = 0
         private var sampleStart: UInt64 = 0, sampleDelay: UInt64 = 0
-        private(set) var crowded = false
+        private var crowded = false
         private var aloneUntil: UInt64 = 0
         private(set) var jobsAlone = 0
         static let window = 64
