@@ -135,11 +135,12 @@ static void softmax_scores(float *scores, int64_t groups, int64_t n, int64_t fir
 
 #if defined(__x86_64__)
 // ck_attend_group with the half-precision keys and values of each 16 positions converted
-// once for all the heads of the group, and the value sums eight lanes at a time, kept in
-// registers (a constant count per weigh_rows call; a variable one left them on the stack):
-// the same operations on the same values (a multiply, then an add, never fused; each head's
-// output still summed in position order), so the same bits. For head_dim a multiple of 32,
-// head_dim_v of 8, both at most 256.
+// once for all the heads of the group (the next 16 fetched meanwhile), the scores of eight
+// positions at a time (dots8), and the value sums eight lanes at a time, kept in registers (a
+// constant count per weigh_rows call; a variable one left them on the stack): the same
+// operations on the same values (each dot product in ck_dot_f32's order; a multiply, then an
+// add, never fused; each head's output still summed in position order), so the same bits.
+// For head_dim a multiple of 32, head_dim_v of 8, both at most 256.
 enum { ATTEND_CHUNK = 16 };
 
 __attribute__((target("avx2,f16c")))
@@ -149,6 +150,21 @@ static void convert_rows(const uint16_t *base, const int32_t *block_table, int64
         const uint16_t *r = base + block_table[j / block_size] * block_stride + (j % block_size) * row_stride;
         for (int64_t d = 0; d < width; d += 8)
             _mm256_storeu_ps(rows + (j - j0) * width + d, _mm256_cvtph_ps(_mm_loadu_si128((const __m128i *)(r + d))));
+    }
+}
+
+// The end of the chunk of positions that starts at j, in a context of n.
+static inline int64_t chunk_end(int64_t j, int64_t n) { return j + ATTEND_CHUNK <= n ? j + ATTEND_CHUNK : n; }
+
+// Asks for positions [j0, j1)'s rows (width halves each) ahead of their use: each chunk's
+// while the one before is worked on (the rows of a long context come from memory, not the
+// cache; without this, half of the kernel's time went to waiting on the conversion's loads).
+__attribute__((target("avx2")))
+static void prefetch_rows(const uint16_t *base, const int32_t *block_table, int64_t block_size, int64_t block_stride, int64_t row_stride,
+                          int64_t j0, int64_t j1, int64_t width) {
+    for (int64_t j = j0; j < j1; j++) {
+        const char *r = (const char *)(base + block_table[j / block_size] * block_stride + (j % block_size) * row_stride);
+        for (int64_t b = 0; b < width * 2; b += 64) _mm_prefetch(r + b, _MM_HINT_T0);
     }
 }
 
@@ -164,6 +180,33 @@ static inline void weigh_rows(const int vecs, const float *p, float inv, const f
     for (int k = 0; k < vecs; k++) _mm256_storeu_ps(o + 8 * k, acc[k]);
 }
 
+// The dot products of q with eight rows (`width` floats apart, `width` a multiple of 32), as
+// ck_dot_f32_avx2 computes each one: per row four partial sums over groups of 32, combined
+// (s0 + s1) + (s2 + s3), then the lanes ((v0 + v4) + (v2 + v6)) + ((v1 + v5) + (v3 + v7)) —
+// those lane sums done for the eight rows together (a transpose with adds), not one by one.
+__attribute__((target("avx2,fma"), always_inline))
+static inline __m256 dots8(const float *q, const float *const rows[8], int64_t width) {
+    __m256 v[8];
+    for (int r = 0; r < 8; r++) {
+        __m256 s0 = _mm256_setzero_ps(), s1 = _mm256_setzero_ps(), s2 = _mm256_setzero_ps(), s3 = _mm256_setzero_ps();
+        for (int64_t i = 0; i < width; i += 32) {
+            s0 = _mm256_fmadd_ps(_mm256_loadu_ps(q + i), _mm256_loadu_ps(rows[r] + i), s0);
+            s1 = _mm256_fmadd_ps(_mm256_loadu_ps(q + i + 8), _mm256_loadu_ps(rows[r] + i + 8), s1);
+            s2 = _mm256_fmadd_ps(_mm256_loadu_ps(q + i + 16), _mm256_loadu_ps(rows[r] + i + 16), s2);
+            s3 = _mm256_fmadd_ps(_mm256_loadu_ps(q + i + 24), _mm256_loadu_ps(rows[r] + i + 24), s3);
+        }
+        v[r] = _mm256_add_ps(_mm256_add_ps(s0, s1), _mm256_add_ps(s2, s3));
+    }
+    // w[r] = (lo + hi of row r | lo + hi of row r + 4): (v0 + v4, v1 + v5, v2 + v6, v3 + v7) each.
+    __m256 w[4];
+    for (int r = 0; r < 4; r++)
+        w[r] = _mm256_add_ps(_mm256_permute2f128_ps(v[r], v[r + 4], 0x20), _mm256_permute2f128_ps(v[r], v[r + 4], 0x31));
+    // Lanes 0 + 2 and 1 + 3 of each row, then those two: rows 0..3 in the low half, 4..7 in the high.
+    const __m256 p01 = _mm256_add_ps(_mm256_shuffle_ps(w[0], w[1], 0x44), _mm256_shuffle_ps(w[0], w[1], 0xEE));
+    const __m256 p23 = _mm256_add_ps(_mm256_shuffle_ps(w[2], w[3], 0x44), _mm256_shuffle_ps(w[2], w[3], 0xEE));
+    return _mm256_hadd_ps(p01, p23);
+}
+
 __attribute__((target("avx2,fma,f16c")))
 static void attend_group_avx2(const float *q, int64_t groups, int64_t head_dim, int64_t head_dim_v, float scale,
                               const uint16_t *k_base, const uint16_t *v_base,
@@ -174,20 +217,31 @@ static void attend_group_avx2(const float *q, int64_t groups, int64_t head_dim, 
     const int64_t n = last + 1;
     for (int64_t g = 0; g < groups; g++) maxv[g] = -INFINITY;
     for (int64_t j0 = first; j0 <= last; j0 += ATTEND_CHUNK) {
-        const int64_t j1 = j0 + ATTEND_CHUNK <= n ? j0 + ATTEND_CHUNK : n;
+        const int64_t j1 = chunk_end(j0, n);
         convert_rows(k_base, block_table, block_size, block_stride, row_stride, j0, j1, head_dim, rows);
-        for (int64_t g = 0; g < groups; g++)
-            for (int64_t j = j0; j < j1; j++) {
-                const float s = ck_dot_f32_avx2(q + g * head_dim, rows + (j - j0) * head_dim, head_dim) * scale;
-                scores[g * n + j] = s;
-                if (s > maxv[g]) maxv[g] = s;
+        if (j1 < n) prefetch_rows(k_base, block_table, block_size, block_stride, row_stride, j1, chunk_end(j1, n), head_dim);
+        else prefetch_rows(v_base, block_table, block_size, block_stride, row_stride, first, chunk_end(first, n), head_dim_v);
+        for (int64_t e0 = j0; e0 < j1; e0 += 8) {
+            // Eight rows a time; past the chunk's end, row 0 again (its results unused).
+            const float *r8[8];
+            for (int r = 0; r < 8; r++) r8[r] = rows + (e0 + r < j1 ? e0 + r - j0 : 0) * head_dim;
+            const int64_t count = j1 - e0 < 8 ? j1 - e0 : 8;
+            for (int64_t g = 0; g < groups; g++) {
+                float s[8];
+                _mm256_storeu_ps(s, _mm256_mul_ps(dots8(q + g * head_dim, r8, head_dim), _mm256_set1_ps(scale)));
+                for (int64_t r = 0; r < count; r++) {
+                    scores[g * n + e0 + r] = s[r];
+                    if (s[r] > maxv[g]) maxv[g] = s[r];
+                }
             }
+        }
     }
     softmax_scores(scores, groups, n, first, last, maxv, inv);
     // Each head's output 64 values at a time, held in registers across a chunk's positions.
     for (int64_t j0 = first; j0 <= last; j0 += ATTEND_CHUNK) {
-        const int64_t j1 = j0 + ATTEND_CHUNK <= n ? j0 + ATTEND_CHUNK : n;
+        const int64_t j1 = chunk_end(j0, n);
         convert_rows(v_base, block_table, block_size, block_stride, row_stride, j0, j1, head_dim_v, rows);
+        if (j1 < n) prefetch_rows(v_base, block_table, block_size, block_stride, row_stride, j1, chunk_end(j1, n), head_dim_v);
         for (int64_t g = 0; g < groups; g++) {
             for (int64_t d0 = 0; d0 < head_dim_v; d0 += 64) {
                 const float *p = scores + g * n + j0;

@@ -171,12 +171,14 @@ public final class Model: @unchecked Sendable {
             let perHead = groups > 1 && n * c.nHeadKV < 2 * pool.threads
             let unitHeads = perHead ? 1 : groups, unitsPerToken = c.nHead / unitHeads
             let units = n * unitsPerToken
-            let perPart = (units + parts - 1) / parts
             let scoreStride = self.maxContext * groups
-            pool.run(parts) { part in
+            // Longest contexts first, dealt round-robin over the jobs, so the jobs are about even.
+            let order = units <= 1 ? Array(0..<units) : (0..<units).sorted { batch[$0 / unitsPerToken].position > batch[$1 / unitsPerToken].position }
+            let jobs = min(parts, units)
+            pool.run(jobs) { part in
                 let scores = self.scoreScratch + part * scoreStride
-                let u0 = min(units, part * perPart), u1 = min(units, u0 + perPart)
-                for u in u0..<u1 {
+                for k in stride(from: part, to: units, by: jobs) {
+                    let u = order[k]
                     let it = u / unitsPerToken, head = (u % unitsPerToken) * unitHeads, kvh = head / groups
                     let entry = batch[it]
                     let last = entry.position
