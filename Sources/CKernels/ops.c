@@ -19,9 +19,7 @@ void ck_rms_norm(const float *x, const float *w, float *y, int64_t n, float eps)
     }
 }
 
-void ck_rope(float *x, int64_t head_dim, int64_t n_rot, int64_t pos, float freq_base, float freq_scale,
-             const float *freq_factors, int neox) {
-    (void)head_dim;
+void ck_rope_angles(int64_t n_rot, int64_t pos, float freq_base, float freq_scale, const float *freq_factors, float *cs) {
     // As ggml's rope cache: theta = pos * theta_scale^i by repeated float multiplication.
     const int64_t half = n_rot / 2;
     const float theta_scale = powf(freq_base, -2.0f / (float)n_rot);
@@ -29,8 +27,16 @@ void ck_rope(float *x, int64_t head_dim, int64_t n_rot, int64_t pos, float freq_
     for (int64_t i = 0; i < half; i++) {
         const float ff = freq_factors ? freq_factors[i] : 1.0f;
         const float t = freq_scale * (theta / ff);
-        const float c = cosf(t), s = sinf(t);
+        cs[2 * i] = cosf(t);
+        cs[2 * i + 1] = sinf(t);
         theta *= theta_scale;
+    }
+}
+
+void ck_rope(float *x, int64_t n_rot, const float *cs, int neox) {
+    const int64_t half = n_rot / 2;
+    for (int64_t i = 0; i < half; i++) {
+        const float c = cs[2 * i], s = cs[2 * i + 1];
         const int64_t a = neox ? i : 2 * i;
         const int64_t b = neox ? i + half : 2 * i + 1;
         const float x0 = x[a], x1 = x[b];

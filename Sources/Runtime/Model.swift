@@ -36,6 +36,8 @@ public final class Model: @unchecked Sendable {
     private let x, h, q, k, v, attn, gate, up: UnsafeMutablePointer<Float>
     // Per-part scratch for attention scores.
     private let scoreScratch: UnsafeMutablePointer<Float>
+    /// Each batch token's rope angles (ck_rope_angles), then again at the sliding-window base.
+    private let ropeAngles: UnsafeMutablePointer<Float>
     private let parts: Int
     /// Logit rows computed at a time: sixteen decoding sequences read the output matrix (the
     /// largest) once a step.
@@ -75,6 +77,7 @@ public final class Model: @unchecked Sendable {
         parts = max(pool.threads, 1) * 4
         scoreScratch = buffer(parts * self.maxContext * max(1, c.nHead / c.nHeadKV))
         logits = buffer(logitRowsPerPass * c.nVocab)
+        ropeAngles = buffer(2 * maxBatchTokens * max(c.nRot, 2))
         let qBytes = maxBatchTokens * max(c.nEmbd, c.nFF, oDim, qDim) * 4
         quantizedBytes = qBytes
         quantized = (0..<3).map { _ in UnsafeMutableRawPointer.allocate(byteCount: qBytes, alignment: 64) }
@@ -101,7 +104,7 @@ public final class Model: @unchecked Sendable {
     public static func packedBytes(_ weights: ModelWeights) -> Int { packedMatrices(weights).reduce(0) { $0 + packedBytes($1) } }
 
     deinit {
-        for p in [x, h, q, k, v, attn, gate, up, scoreScratch, logits] { p.deallocate() }
+        for p in [x, h, q, k, v, attn, gate, up, scoreScratch, logits, ropeAngles] { p.deallocate() }
         for p in quantized { p.deallocate() }
         for p in packed.values { p.deallocate() }
     }
@@ -125,11 +128,19 @@ public final class Model: @unchecked Sendable {
         // MARK: Embedding
         let embd = weights.tokenEmbedding
         let embedScale = gemma ? Float(nEmbd).squareRoot() : 1
+        let ropeAngles = self.ropeAngles
+        let swaBase = (0..<c.nLayer).contains { c.isSlidingWindowLayer($0) } ? c.ropeFreqBaseSWA : nil
         pool.parallelFor(n) { r in
             for it in r {
                 let dst = x + it * nEmbd
                 Quant.dequantize(embd.type, embd.data + Int(batch[it].token) * embd.rowBytes, dst, count: nEmbd)
                 if embedScale != 1 { for i in 0..<nEmbd { dst[i] *= embedScale } }
+                // Each token's rotation, for every layer and head (sliding-window layers' base second).
+                let pos = Int64(batch[it].position)
+                self.weights.ropeFreqFactors.withOptionalPointer { f in
+                    ck_rope_angles(Int64(c.nRot), pos, c.ropeFreqBase, c.ropeScale, f, ropeAngles + it * c.nRot)
+                    if let b = swaBase { ck_rope_angles(Int64(c.nRot), pos, b, c.ropeScale, f, ropeAngles + (self.maxBatchTokens + it) * c.nRot) }
+                }
             }
         }
 
@@ -138,8 +149,7 @@ public final class Model: @unchecked Sendable {
             rmsNorm(x, L.attnNorm, into: h, width: nEmbd, tokens: n)
             matmul([(L.wq, q), (L.wk, k), (L.wv, v)], h, n)
             let swa = c.isSlidingWindowLayer(il)
-            let base = swa ? c.ropeFreqBaseSWA : c.ropeFreqBase
-            let factors = weights.ropeFreqFactors
+            let angles = ropeAngles + (swa ? maxBatchTokens * c.nRot : 0)
             pool.parallelFor(n) { r in
                 for it in r {
                     let qt = q + it * qDim, kt = k + it * kvDim, vt = v + it * vDim
@@ -148,11 +158,9 @@ public final class Model: @unchecked Sendable {
                     if let b = L.bv { for i in 0..<vDim { vt[i] += b[i] } }
                     if let w = L.qNorm { for ih in 0..<c.nHead { ck_rms_norm(qt + ih * hd, w, qt + ih * hd, Int64(hd), c.rmsNormEps) } }
                     if let w = L.kNorm { for ih in 0..<c.nHeadKV { ck_rms_norm(kt + ih * hd, w, kt + ih * hd, Int64(hd), c.rmsNormEps) } }
-                    let pos = Int64(batch[it].position)
-                    factors.withOptionalPointer { f in
-                        for ih in 0..<c.nHead { ck_rope(qt + ih * hd, Int64(hd), Int64(c.nRot), pos, base, c.ropeScale, f, neox) }
-                        for ih in 0..<c.nHeadKV { ck_rope(kt + ih * hd, Int64(hd), Int64(c.nRot), pos, base, c.ropeScale, f, neox) }
-                    }
+                    let cs = angles + it * c.nRot
+                    for ih in 0..<c.nHead { ck_rope(qt + ih * hd, Int64(c.nRot), cs, neox) }
+                    for ih in 0..<c.nHeadKV { ck_rope(kt + ih * hd, Int64(c.nRot), cs, neox) }
                     // Into the cache: keys and values are read back from it (as F16) by every token.
                     let entry = batch[it]
                     let block = Int(blockTables[entry.sequence][entry.position / kv.blockSize])

@@ -97,11 +97,14 @@ int ck_matmul_packed(uint32_t wtype, const void *packed, const void *w, size_t w
 /// y = x / sqrt(mean(x^2) + eps) * w (w may be NULL for no weight), over n elements.
 void ck_rms_norm(const float *x, const float *w, float *y, int64_t n, float eps);
 
-/// Rotates pairs of `x` (one head of head_dim values) by position `pos`: the first n_rot
+/// The rotation of position `pos` for ck_rope: cs[2i], cs[2i+1] = cos and sin of pair i's
+/// angle, for the n_rot/2 pairs. freq_factors (n_rot/2 values) divide the frequencies when
+/// not NULL (Llama 3 rope_freqs). The same for every head, so computed once per token.
+void ck_rope_angles(int64_t n_rot, int64_t pos, float freq_base, float freq_scale, const float *freq_factors, float *cs);
+
+/// Rotates pairs of `x` (one head) by the angles of ck_rope_angles: the first n_rot
 /// dimensions, adjacent pairs (neox = 0, Llama) or halves (neox = 1, Qwen, Gemma).
-/// freq_factors (n_rot/2 values) divide the frequencies when not NULL (Llama 3 rope_freqs).
-void ck_rope(float *x, int64_t head_dim, int64_t n_rot, int64_t pos, float freq_base, float freq_scale,
-             const float *freq_factors, int neox);
+void ck_rope(float *x, int64_t n_rot, const float *cs, int neox);
 
 /// out = silu(g) * u   or   gelu_tanh(g) * u, element-wise.
 void ck_swiglu(const float *g, const float *u, float *out, int64_t n);
