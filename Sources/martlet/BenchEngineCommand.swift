@@ -113,17 +113,21 @@ struct BenchEngine: ParsableCommand {
             return Double(tokens) / seconds(start, end)
         }
         _ = try decodeRate(1)  // warm-up
-        // Five alternating pairs and their medians: this machine's speed drifts by ±20% within
-        // seconds, and alternating spreads the drift over both sides.
-        var singles: [Double] = [], manys: [Double] = []
+        // One stream, two, four and `streams`, five alternating rounds, and their medians: this
+        // machine's speed drifts by ±20% within seconds, and alternating spreads the drift over
+        // every level.
+        let levels = Array(Set([1, 2, 4, streams])).sorted()
+        var rates = [Int: [Double]]()
         for _ in 0..<5 {
-            singles.append(try decodeRate(1))
-            manys.append(try decodeRate(streams))
+            for level in levels { rates[level, default: []].append(try decodeRate(level)) }
         }
-        let single = singles.sorted()[2], many = manys.sorted()[2]
+        let median = { (level: Int) in rates[level]!.sorted()[2] }
+        let single = median(1)
         results.append(("decode_tokens_per_s_1_stream", .double(single)))
-        results.append(("decode_tokens_per_s_\(streams)_streams", .double(many)))
-        results.append(("decode_speedup", .double(many / single)))
+        for level in levels where level > 1 {
+            results.append(("decode_tokens_per_s_\(level)_streams", .double(median(level))))
+        }
+        results.append(("decode_speedup", .double(median(streams) / single)))
         if decodeOnly {
             print(PythonJSON.dumps(.object(JSONObject(results))))
             return
