@@ -36,8 +36,11 @@ public final class Model: @unchecked Sendable {
     private let x, h, q, k, v, attn, gate, up: UnsafeMutablePointer<Float>
     // Per-part scratch for attention scores.
     private let scoreScratch: UnsafeMutablePointer<Float>
-    /// Each batch token's rope angles (ck_rope_angles), then again at the sliding-window base.
+    /// Each batch token's rope angles (ck_rope_angles), then again at the sliding-window base
+    /// (`ropeAngles(slidingWindow:)` says where each lies).
     private let ropeAngles: UnsafeMutablePointer<Float>
+    /// The sliding-window layers' rope base, when the model has such layers.
+    private let ropeBaseSWA: Float?
     private let parts: Int
     /// Logit rows computed at a time: sixteen decoding sequences read the output matrix (the
     /// largest) once a step.
@@ -78,6 +81,7 @@ public final class Model: @unchecked Sendable {
         scoreScratch = buffer(parts * self.maxContext * max(1, c.nHead / c.nHeadKV))
         logits = buffer(logitRowsPerPass * c.nVocab)
         ropeAngles = buffer(2 * maxBatchTokens * max(c.nRot, 2))
+        ropeBaseSWA = (0..<c.nLayer).contains { c.isSlidingWindowLayer($0) } ? c.ropeFreqBaseSWA : nil
         let qBytes = maxBatchTokens * max(c.nEmbd, c.nFF, oDim, qDim) * 4
         quantizedBytes = qBytes
         quantized = (0..<3).map { _ in UnsafeMutableRawPointer.allocate(byteCount: qBytes, alignment: 64) }
@@ -109,6 +113,11 @@ public final class Model: @unchecked Sendable {
         for p in packed.values { p.deallocate() }
     }
 
+    /// Where the batch tokens' rope angles for the ordinary or the sliding-window layers start.
+    private func ropeAngles(slidingWindow: Bool) -> UnsafeMutablePointer<Float> {
+        ropeAngles + (slidingWindow ? maxBatchTokens * config.nRot : 0)
+    }
+
     /// Runs the batch. KV of every token is written to the cache; `onLogits(i, row)` is called
     /// for each token with `wantLogits`, in batch order (`i` is its index in `batch`).
     public func forward(_ batch: [BatchToken], blockTables: [[Int32]], kv: KVPool,
@@ -128,8 +137,7 @@ public final class Model: @unchecked Sendable {
         // MARK: Embedding
         let embd = weights.tokenEmbedding
         let embedScale = gemma ? Float(nEmbd).squareRoot() : 1
-        let ropeAngles = self.ropeAngles
-        let swaBase = (0..<c.nLayer).contains { c.isSlidingWindowLayer($0) } ? c.ropeFreqBaseSWA : nil
+        let angles = ropeAngles(slidingWindow: false), anglesSWA = ropeAngles(slidingWindow: true), swaBase = ropeBaseSWA
         pool.parallelFor(n) { r in
             for it in r {
                 let dst = x + it * nEmbd
@@ -138,8 +146,8 @@ public final class Model: @unchecked Sendable {
                 // Each token's rotation, for every layer and head (sliding-window layers' base second).
                 let pos = Int64(batch[it].position)
                 self.weights.ropeFreqFactors.withOptionalPointer { f in
-                    ck_rope_angles(Int64(c.nRot), pos, c.ropeFreqBase, c.ropeScale, f, ropeAngles + it * c.nRot)
-                    if let b = swaBase { ck_rope_angles(Int64(c.nRot), pos, b, c.ropeScale, f, ropeAngles + (self.maxBatchTokens + it) * c.nRot) }
+                    ck_rope_angles(Int64(c.nRot), pos, c.ropeFreqBase, c.ropeScale, f, angles + it * c.nRot)
+                    if let b = swaBase { ck_rope_angles(Int64(c.nRot), pos, b, c.ropeScale, f, anglesSWA + it * c.nRot) }
                 }
             }
         }
@@ -149,7 +157,7 @@ public final class Model: @unchecked Sendable {
             rmsNorm(x, L.attnNorm, into: h, width: nEmbd, tokens: n)
             matmul([(L.wq, q), (L.wk, k), (L.wv, v)], h, n)
             let swa = c.isSlidingWindowLayer(il)
-            let angles = ropeAngles + (swa ? maxBatchTokens * c.nRot : 0)
+            let angles = ropeAngles(slidingWindow: swa)
             pool.parallelFor(n) { r in
                 for it in r {
                     let qt = q + it * qDim, kt = k + it * kvDim, vt = v + it * vDim
