@@ -34,10 +34,12 @@
 // quants (low nibbles: sub-block 2jp, high: 2jp+1). 1,184 bytes for the file's 1,152.
 //
 // Q6_K (super-blocks of 256, q − 32 with q in 0..63, an 8-bit scale per 16 elements):
-//   S = Σ_k sc_k · Σ_{group k} q·a − 32 · Σ_k sc_k · bsum_k,   acc = fma(d·da, S, acc)
-// Tile super-block: half d[8], sc[k][r] (128 bytes), then 32 vectors of low nibbles (vector v:
-// elements 4v..4v+3 of each row in the low nibbles, 4(v+32).. in the high ones) and 16 of
-// high bits (vector u, bits 2i..2i+1 of byte 4r+k: element 4(u+16i)+k). 1,680 bytes, as the file.
+//   S = Σ_k sc_k · Σ_{group k} (q − 32)·a,   acc = fma(d·da, S, acc)
+// Tile super-block: half d[8], sc[k][r] (128 bytes), then for each u = 0..15 three vectors
+// V0, V1, V2 (96 bytes) that hold the element groups e = u, u + 16, u + 32 and u + 48 (group e:
+// elements 4e..4e+3 of each row, row r at bytes 4r..4r+3): Vc holds group u + 16c's six bits
+// in bits 0–5 of each byte and bits 2c, 2c+1 of group u + 48's in bits 6–7. Three groups come
+// out with one mask each, the fourth from the three top bit pairs. 1,680 bytes, as the file.
 
 enum { T_Q4_1 = 3, T_Q5_0 = 6, T_Q8_0 = 8, T_Q4_K = 12, T_Q6_K = 14 };
 
@@ -59,17 +61,19 @@ static inline int q6_value(const uint8_t *b, int idx) {
     return ((part < 2 ? lo : lo >> 4) & 0x0F) | (((b[128 + 32 * n + l] >> (2 * part)) & 3) << 4);
 }
 
+// Where vector Vc (c = 0..2) of u lies in a Q6_K tile block.
+static inline int q6_vector_at(int u, int c) { return 144 + 96 * u + 32 * c; }
+
 static void pack_q6_K(const uint8_t *w, size_t w_row_bytes, int64_t tile, int64_t i, uint8_t *dst) {
-    memset(dst + 144, 0, 1536);
     for (int r = 0; r < 8; r++) {
         const uint8_t *b = w + (size_t)(tile * 8 + r) * w_row_bytes + (size_t)i * 210;
         memcpy(dst + 2 * r, b + 208, 2);
         for (int k = 0; k < 16; k++) dst[16 + 8 * k + r] = b[192 + k];
-        for (int e = 0; e < 64; e++)
+        for (int u = 0; u < 16; u++)
             for (int k = 0; k < 4; k++) {
-                const int q = q6_value(b, 4 * e + k);
-                dst[144 + 32 * (e % 32) + 4 * r + k] |= (uint8_t)((q & 0x0F) << (e < 32 ? 0 : 4));
-                dst[144 + 1024 + 32 * (e % 16) + 4 * r + k] |= (uint8_t)((q >> 4) << (2 * (e / 16)));
+                const int q3 = q6_value(b, 4 * (u + 48) + k);
+                for (int c = 0; c < 3; c++)
+                    dst[q6_vector_at(u, c) + 4 * r + k] = (uint8_t)(q6_value(b, 4 * (u + 16 * c) + k) | ((q3 >> (2 * c)) & 3) << 6);
             }
     }
 }
@@ -251,6 +255,16 @@ INLINE void prefetch_block(const uint8_t *p, int bytes, int fetch) {
     for (int l = 0; l < bytes; l += 64) _mm_prefetch((const char *)p + 6144 + l, _MM_HINT_T0);
 }
 
+// Step k of `steps` of prefetch_block: the same bytes, asked for `per` addresses at a time at
+// even spacing over the kernel's work on a block (bytes / (per · steps) ≤ 64, so every line is
+// asked for; a line asked for twice costs one instruction). The one-row kernels, with their
+// block's work in a few hundred instructions, wait on their loads less with the requests
+// spread than with all of them at the block's start.
+INLINE void prefetch_step(const uint8_t *p, int bytes, int k, int steps, int per, int fetch) {
+    if (!fetch) return;
+    for (int i = 0; i < per; i++) _mm_prefetch((const char *)p + 6144 + bytes * (per * k + i) / (per * steps), _MM_HINT_T0);
+}
+
 // Every tile of [tile0, tile1) against all nt activation rows, four at a time, so each tile
 // is read from memory once for the whole batch; KERNEL(G) runs the kernel on the G rows from
 // t0 (with p, t0 and acc in scope).
@@ -394,120 +408,212 @@ AVX2 INLINE void tile_q4_K(const uint8_t *tile, const uint8_t **a, const int nt,
     }
 }
 
+// The sums of the Q8_K activation's block sums over each sub-block of 32, for one activation
+// row, as the pairs (sub-blocks 2k, 2k + 1) of 16-bit halves that the minimums multiply.
+static void q4_K_min_sums(const uint8_t *a, int64_t nb, int32_t *pairs) {
+    for (int64_t i = 0; i < nb; i++) {
+        int16_t bs[16];
+        memcpy(bs, a + i * 292 + 260, 32);
+        for (int k = 0; k < 4; k++) {
+            const uint16_t b0 = (uint16_t)(bs[4 * k] + bs[4 * k + 1]), b1 = (uint16_t)(bs[4 * k + 2] + bs[4 * k + 3]);
+            pairs[4 * i + k] = (int32_t)((uint32_t)b0 | (uint32_t)b1 << 16);
+        }
+    }
+}
+
+// Q4_K for one activation row (decode): the same sums as tile_q4_K, the loops inside a pair of
+// sub-blocks unrolled (so each shift is known when compiled; the loop over the pairs is not, so
+// the activations stay in registers), the scales and minimums spread into 16-bit lanes by byte
+// shuffles, the requests for memory ahead spread over the block.
+AVX2 INLINE void tile_q4_K_one(const uint8_t *tile, const uint8_t *a, const int32_t *min_pairs, int64_t nb, __m256 *acc, int fetch) {
+    const __m256i m4 = _mm256_set1_epi8(0x0F);
+    // Row r's byte (r of eight) into the low byte of both 16-bit halves of lane r, high bytes zero.
+    const __m256i spread = _mm256_setr_epi8(0, -1, 0, -1, 1, -1, 1, -1, 2, -1, 2, -1, 3, -1, 3, -1,
+                                            4, -1, 4, -1, 5, -1, 5, -1, 6, -1, 6, -1, 7, -1, 7, -1);
+    // Rows' bytes of two consecutive eight-byte groups, as (first, second) halves of lane r.
+    const __m256i zip = _mm256_setr_epi8(0, -1, 8, -1, 1, -1, 9, -1, 2, -1, 10, -1, 3, -1, 11, -1,
+                                         4, -1, 12, -1, 5, -1, 13, -1, 6, -1, 14, -1, 7, -1, 15, -1);
+    __m256 sum = _mm256_setzero_ps();
+    for (int64_t i = 0; i < nb; i++, tile += 1184) {
+        const uint8_t *x8 = a + i * 292 + 4;
+        __m256i s = _mm256_setzero_si256();
+#pragma clang loop unroll(disable)
+        for (int jp = 0; jp < 4; jp++) {
+            __m256i raw[8];
+#pragma clang loop unroll(full)
+            for (int g = 0; g < 8; g++) raw[g] = _mm256_loadu_si256((const __m256i *)(tile + 160 + 32 * (8 * jp + g)));
+#pragma clang loop unroll(full)
+            for (int half = 0; half < 2; half++) {
+                const int j = 2 * jp + half;
+                prefetch_step(tile, 1184, j, 8, 3, fetch);
+                int64_t sc8;
+                memcpy(&sc8, tile + 32 + 8 * j, 8);
+                const __m256i scale = _mm256_shuffle_epi8(_mm256_set1_epi64x(sc8), spread);
+                __m256i p = _mm256_setzero_si256();
+#pragma clang loop unroll(full)
+                for (int g = 0; g < 8; g++) {
+                    int32_t x;
+                    memcpy(&x, x8 + 32 * j + 4 * g, 4);
+                    const __m256i q = _mm256_and_si256(half ? _mm256_srli_epi16(raw[g], 4) : raw[g], m4);
+                    // |each product pair| ≤ 2·15·127: eight of them fit in 16 bits.
+                    const __m256i prod = _mm256_maddubs_epi16(q, _mm256_set1_epi32(x));
+                    p = g == 0 ? prod : _mm256_add_epi16(p, prod);
+                }
+                s = _mm256_add_epi32(s, _mm256_madd_epi16(p, scale));
+            }
+        }
+        __m256i m = _mm256_setzero_si256();
+#pragma clang loop unroll(full)
+        for (int k = 0; k < 4; k++) {
+            const __m256i mins = _mm256_shuffle_epi8(_mm256_broadcastsi128_si256(_mm_loadu_si128((const __m128i *)(tile + 96 + 16 * k))), zip);
+            m = _mm256_add_epi32(m, _mm256_madd_epi16(mins, _mm256_set1_epi32(min_pairs[4 * i + k])));
+        }
+        float da;
+        memcpy(&da, a + i * 292, 4);
+        const __m256 vda = _mm256_set1_ps(da);
+        const __m256 dw = _mm256_cvtph_ps(_mm_loadu_si128((const __m128i *)tile));
+        const __m256 dmw = _mm256_cvtph_ps(_mm_loadu_si128((const __m128i *)(tile + 16)));
+        sum = _mm256_fmadd_ps(_mm256_mul_ps(dw, vda), _mm256_cvtepi32_ps(s), sum);
+        sum = _mm256_fnmadd_ps(_mm256_mul_ps(dmw, vda), _mm256_cvtepi32_ps(m), sum);
+    }
+    acc[0] = sum;
+}
+
 AVX2 static void tiles_q4_K(const uint8_t *packed, int64_t nb, const uint8_t **a, int nt, float *y, int64_t ldy, int64_t tile0, int64_t tile1) {
-#define Q4_K_KERNEL(G) tile_q4_K(p, a + t0, G, nb, acc, t0 == 0)
+    int32_t min_pairs[nt == 1 ? 4 * nb : 1];
+    if (nt == 1) q4_K_min_sums(a[0], nb, min_pairs);
+#define Q4_K_KERNEL(G) if (G == 1 && nt == 1) tile_q4_K_one(p, a[t0], min_pairs, nb, acc, t0 == 0); else tile_q4_K(p, a + t0, G, nb, acc, t0 == 0)
     TILE_LOOP((size_t)nb * 1184, Q4_K_KERNEL)
 #undef Q4_K_KERNEL
 }
 
-// Q6_K's correction for its offset of 32: 32 · Σ_k sc_k · (the activation's sum over group k),
-// for the eight rows.
-AVX2 INLINE __m256i q6_K_offset(const uint8_t *tile, const int16_t bs[16]) {
-    const __m256i low16 = _mm256_set1_epi32(0xFFFF);
-    __m256i c = _mm256_setzero_si256();
-    for (int k = 0; k < 16; k += 2) {
-        const __m256i s0 = _mm256_cvtepi8_epi32(_mm_loadl_epi64((const __m128i *)(tile + 16 + 8 * k)));
-        const __m256i s1 = _mm256_cvtepi8_epi32(_mm_loadl_epi64((const __m128i *)(tile + 24 + 8 * k)));
-        const __m256i pair = _mm256_or_si256(_mm256_and_si256(s0, low16), _mm256_slli_epi32(s1, 16));
-        c = _mm256_add_epi32(c, _mm256_madd_epi16(pair, pair16(bs[k], bs[k + 1])));
+// Q6_K's offset of 32, taken from 16-bit sums: a sum of the four products of a group k's four
+// element groups (e = 4k..4k+3) with one activation row holds, in the 16-bit lanes of row r,
+// the products of elements 0–1 (even lanes) or 2–3 (odd lanes) of each. off[16·i + k] holds
+// 32 · the activation's sum over those eight elements, for the even lanes in its low half and
+// the odd lanes in its high half, so (sum − off) is Σ (q − 32)·a over the lane's products.
+// Activations are in −127..127 (ck_quantize_row's Q8_K: its scale maps the largest magnitude
+// to 127), so that is at most 8 · 32 · 127 = 32,512 in magnitude: 16 bits, though the sum
+// before the subtraction may wrap.
+AVX2 INLINE void q6_K_offsets(const uint8_t *a, int64_t nb, int32_t *off) {
+    const __m256i ones = _mm256_set1_epi8(1);
+    for (int64_t i = 0; i < nb; i++) {
+        const uint8_t *x8 = a + i * 292 + 4;
+        for (int c = 0; c < 8; c++) {  // groups 2c (low 128 bits) and 2c + 1 (high)
+            const __m256i pairs = _mm256_maddubs_epi16(ones, _mm256_loadu_si256((const __m256i *)(x8 + 32 * c)));
+            __m256i t = _mm256_add_epi16(pairs, _mm256_srli_epi64(pairs, 32));
+            t = _mm256_slli_epi16(_mm256_add_epi16(t, _mm256_srli_si256(t, 8)), 5);
+            off[16 * i + 2 * c] = _mm256_extract_epi32(t, 0);
+            off[16 * i + 2 * c + 1] = _mm256_extract_epi32(t, 4);
+        }
     }
-    return _mm256_slli_epi32(c, 5);
 }
 
-// sc_k of each row in both 16-bit halves of its lane (sign-extended), for _mm256_madd_epi16.
-AVX2 INLINE __m256i q6_K_scale(const uint8_t *tile, int k) {
-    const __m256i sc = _mm256_cvtepi8_epi32(_mm_loadl_epi64((const __m128i *)(tile + 16 + 8 * k)));
-    return _mm256_or_si256(_mm256_and_si256(sc, _mm256_set1_epi32(0xFFFF)), _mm256_slli_epi32(sc, 16));
+// sc_k of each row, sign-extended, in both 16-bit halves of its lane: the eight bytes
+// broadcast, row r's byte moved to the high byte of both halves, shifted down with its sign.
+AVX2 INLINE __m256i q6_K_scale_pairs(const uint8_t *tile, int k) {
+    const __m256i pick = _mm256_setr_epi8(-1, 0, -1, 0, -1, 1, -1, 1, -1, 2, -1, 2, -1, 3, -1, 3,
+                                          -1, 4, -1, 4, -1, 5, -1, 5, -1, 6, -1, 6, -1, 7, -1, 7);
+    int64_t sc;
+    memcpy(&sc, tile + 16 + 8 * k, 8);
+    return _mm256_srai_epi16(_mm256_shuffle_epi8(_mm256_set1_epi64x(sc), pick), 8);
 }
 
-// Element group e (0..63) of a tile block, as eight rows' four 6-bit quants: the nibble from
-// vector e % 32 (low half for e < 32), the high bits from vector e % 16 at bits 2·(e / 16).
-AVX2 INLINE __m256i q6_K_unpack(__m256i n, __m256i h, int e) {
-    const __m256i m4 = _mm256_set1_epi8(0x0F), m30 = _mm256_set1_epi8(0x30);
-    const int part = e / 16;
-    const __m256i lo = _mm256_and_si256(e < 32 ? n : _mm256_srli_epi16(n, 4), m4);
-    const __m256i hi = part == 0 ? _mm256_slli_epi16(h, 4) : part == 1 ? _mm256_slli_epi16(h, 2) : part == 2 ? h : _mm256_srli_epi16(h, 2);
-    return _mm256_or_si256(lo, _mm256_and_si256(hi, m30));
+// Element group u + 16·part of a tile block as eight rows' four 6-bit quants.
+AVX2 INLINE __m256i q6_K_group(const uint8_t *tile, int u, int part) {
+    const __m256i low6 = _mm256_set1_epi8(0x3F);
+    if (part < 3) return _mm256_and_si256(_mm256_loadu_si256((const __m256i *)(tile + q6_vector_at(u, part))), low6);
+    const __m256i v0 = _mm256_loadu_si256((const __m256i *)(tile + q6_vector_at(u, 0)));
+    const __m256i v1 = _mm256_loadu_si256((const __m256i *)(tile + q6_vector_at(u, 1)));
+    const __m256i v2 = _mm256_loadu_si256((const __m256i *)(tile + q6_vector_at(u, 2)));
+    // Each top bit pair shifted down into place (16-bit shifts: the masks drop what crosses bytes).
+    return _mm256_or_si256(_mm256_or_si256(_mm256_and_si256(_mm256_srli_epi16(v0, 6), _mm256_set1_epi8(0x03)),
+                                           _mm256_and_si256(_mm256_srli_epi16(v1, 4), _mm256_set1_epi8(0x0C))),
+                           _mm256_and_si256(_mm256_srli_epi16(v2, 2), _mm256_set1_epi8(0x30)));
 }
 
-// Q6_K: for each 16-element group k, its four element groups unpacked once for every
-// activation row; pairs of products summed in 16 bits (≤ 2·2·63·127), then scaled by sc_k.
-AVX2 INLINE void tile_q6_K(const uint8_t *tile, const uint8_t **a, const int nt, int64_t nb, __m256 *acc, int fetch) {
+// The four products of group k (element groups g) with activation row x8's bytes, summed in
+// 16 bits, centred (off: q6_K_offsets) and scaled by sc_k into each row's 32-bit lane.
+AVX2 INLINE __m256i q6_K_group_sum(const __m256i g[4], const uint8_t *x8, int k, int32_t off, __m256i scale) {
+    __m256i p = _mm256_setzero_si256();
+    for (int j = 0; j < 4; j++) {
+        int32_t x;
+        memcpy(&x, x8 + 16 * k + 4 * j, 4);
+        p = _mm256_add_epi16(p, _mm256_maddubs_epi16(g[j], _mm256_set1_epi32(x)));
+    }
+    return _mm256_madd_epi16(_mm256_sub_epi16(p, _mm256_set1_epi32(off)), scale);
+}
+
+// Q6_K: for each group k, its four element groups unpacked once for every activation row.
+AVX2 INLINE void tile_q6_K(const uint8_t *tile, const uint8_t **a, const int32_t *off, const int nt, int64_t nb, __m256 *acc, int fetch) {
     for (int t = 0; t < nt; t++) acc[t] = _mm256_setzero_ps();
     for (int64_t i = 0; i < nb; i++, tile += 1680) {
         prefetch_block(tile, 1680, fetch);
         __m256i s[4];
         for (int t = 0; t < nt; t++) s[t] = _mm256_setzero_si256();
-        const uint8_t *nv = tile + 144, *hv = tile + 144 + 1024;
-        for (int k = 0; k < 16; k++) {
-            __m256i g[4];
-            for (int j = 0; j < 4; j++) {
-                const int e = 4 * k + j;
-                g[j] = q6_K_unpack(_mm256_loadu_si256((const __m256i *)(nv + 32 * (e % 32))), _mm256_loadu_si256((const __m256i *)(hv + 32 * (e % 16))), e);
-            }
-            const __m256i scale = q6_K_scale(tile, k);
-            for (int t = 0; t < nt; t++) {
-                int32_t x[4];
-                memcpy(x, a[t] + i * 292 + 4 + 16 * k, 16);
-                const __m256i p0 = _mm256_add_epi16(_mm256_maddubs_epi16(g[0], _mm256_set1_epi32(x[0])), _mm256_maddubs_epi16(g[1], _mm256_set1_epi32(x[1])));
-                const __m256i p1 = _mm256_add_epi16(_mm256_maddubs_epi16(g[2], _mm256_set1_epi32(x[2])), _mm256_maddubs_epi16(g[3], _mm256_set1_epi32(x[3])));
-                s[t] = _mm256_add_epi32(s[t], _mm256_add_epi32(_mm256_madd_epi16(p0, scale), _mm256_madd_epi16(p1, scale)));
+        for (int m = 0; m < 4; m++) {
+#pragma clang loop unroll(full)
+            for (int part = 0; part < 4; part++) {
+                const int k = m + 4 * part;  // element groups 4k + j = u + 16·part, u = 4m + j
+                __m256i g[4];
+#pragma clang loop unroll(full)
+                for (int j = 0; j < 4; j++) g[j] = q6_K_group(tile, 4 * m + j, part);
+                const __m256i scale = q6_K_scale_pairs(tile, k);
+                for (int t = 0; t < nt; t++)
+                    s[t] = _mm256_add_epi32(s[t], q6_K_group_sum(g, a[t] + i * 292 + 4, k, off[(t * nb + i) * 16 + k], scale));
             }
         }
         const __m256 dw = _mm256_cvtph_ps(_mm_loadu_si128((const __m128i *)tile));
         for (int t = 0; t < nt; t++) {
             float da;
-            int16_t bs[16];
-            q8_K_header(a[t] + i * 292, &da, bs);
-            const __m256i st = _mm256_sub_epi32(s[t], q6_K_offset(tile, bs));
-            acc[t] = _mm256_fmadd_ps(_mm256_mul_ps(dw, _mm256_set1_ps(da)), _mm256_cvtepi32_ps(st), acc[t]);
+            memcpy(&da, a[t] + i * 292, 4);
+            acc[t] = _mm256_fmadd_ps(_mm256_mul_ps(dw, _mm256_set1_ps(da)), _mm256_cvtepi32_ps(s[t]), acc[t]);
         }
     }
 }
 
-// The same sums for one activation row (decode), in another order: each high-bit vector and
-// each nibble vector is read and unpacked once for the four groups it feeds (u, u + 16,
-// u + 32, u + 48), so the tile is unpacked with fewer instructions. The integer sums are exact
-// either way, so the result is the same.
-AVX2 INLINE void tile_q6_K_one(const uint8_t *tile, const uint8_t *a, int64_t nb, __m256 *acc, int fetch) {
-    acc[0] = _mm256_setzero_ps();
+// The same sums for one activation row (decode), in another order: each u's three vectors are
+// read once for the four groups they hold, and the loads go forward through memory. The
+// integer sums are exact either way, so the result is the same.
+AVX2 INLINE void tile_q6_K_one(const uint8_t *tile, const uint8_t *a, const int32_t *off, int64_t nb, __m256 *acc, int fetch) {
+    __m256 sum = _mm256_setzero_ps();
     for (int64_t i = 0; i < nb; i++, tile += 1680) {
-        prefetch_block(tile, 1680, fetch);
-        const uint8_t *nv = tile + 144, *hv = tile + 144 + 1024, *x8 = a + i * 292 + 4;
+        const uint8_t *x8 = a + i * 292 + 4;
         __m256i s = _mm256_setzero_si256();
+#pragma clang loop unroll(disable)
         for (int m = 0; m < 4; m++) {
-            // Groups k = m + 4·part for part 0..3; their element groups e = 4k + j = u + 16·part, u = 4m + j.
-            __m256i scale[4];
-            for (int part = 0; part < 4; part++) scale[part] = q6_K_scale(tile, m + 4 * part);
-            for (int jp = 0; jp < 4; jp += 2) {
-                __m256i p[4];
-                for (int j = jp; j < jp + 2; j++) {
-                    const int u = 4 * m + j;
-                    const __m256i h = _mm256_loadu_si256((const __m256i *)(hv + 32 * u));
-                    const __m256i n0 = _mm256_loadu_si256((const __m256i *)(nv + 32 * u));
-                    const __m256i n1 = _mm256_loadu_si256((const __m256i *)(nv + 32 * (u + 16)));
-                    for (int part = 0; part < 4; part++) {
-                        const int e = u + 16 * part;
-                        int32_t x;
-                        memcpy(&x, x8 + 4 * e, 4);
-                        const __m256i prod = _mm256_maddubs_epi16(q6_K_unpack(part % 2 ? n1 : n0, h, e), _mm256_set1_epi32(x));
-                        p[part] = j == jp ? prod : _mm256_add_epi16(p[part], prod);
-                    }
+            // Groups k = m + 4·part; their element groups u + 16·part, u = 4m + j.
+            __m256i p[4];
+#pragma clang loop unroll(full)
+            for (int j = 0; j < 4; j++) {
+                const int u = 4 * m + j;
+                prefetch_step(tile, 1680, u, 16, 2, fetch);
+#pragma clang loop unroll(full)
+                for (int part = 0; part < 4; part++) {
+                    int32_t x;
+                    memcpy(&x, x8 + 4 * (u + 16 * part), 4);
+                    const __m256i prod = _mm256_maddubs_epi16(q6_K_group(tile, u, part), _mm256_set1_epi32(x));
+                    p[part] = j == 0 ? prod : _mm256_add_epi16(p[part], prod);
                 }
-                for (int part = 0; part < 4; part++) s = _mm256_add_epi32(s, _mm256_madd_epi16(p[part], scale[part]));
+            }
+#pragma clang loop unroll(full)
+            for (int part = 0; part < 4; part++) {
+                const int k = m + 4 * part;
+                s = _mm256_add_epi32(s, _mm256_madd_epi16(_mm256_sub_epi16(p[part], _mm256_set1_epi32(off[16 * i + k])), q6_K_scale_pairs(tile, k)));
             }
         }
         float da;
-        int16_t bs[16];
-        q8_K_header(a + i * 292, &da, bs);
-        s = _mm256_sub_epi32(s, q6_K_offset(tile, bs));
+        memcpy(&da, a + i * 292, 4);
         const __m256 dw = _mm256_cvtph_ps(_mm_loadu_si128((const __m128i *)tile));
-        acc[0] = _mm256_fmadd_ps(_mm256_mul_ps(dw, _mm256_set1_ps(da)), _mm256_cvtepi32_ps(s), acc[0]);
+        sum = _mm256_fmadd_ps(_mm256_mul_ps(dw, _mm256_set1_ps(da)), _mm256_cvtepi32_ps(s), sum);
     }
+    acc[0] = sum;
 }
 
 AVX2 static void tiles_q6_K(const uint8_t *packed, int64_t nb, const uint8_t **a, int nt, float *y, int64_t ldy, int64_t tile0, int64_t tile1) {
-#define Q6_K_KERNEL(G) if (G == 1) tile_q6_K_one(p, a[t0], nb, acc, t0 == 0); else tile_q6_K(p, a + t0, G, nb, acc, t0 == 0)
+    int32_t off[nt * 16 * nb];
+    for (int t = 0; t < nt; t++) q6_K_offsets(a[t], nb, off + t * 16 * nb);
+#define Q6_K_KERNEL(G) if (G == 1 && nt == 1) tile_q6_K_one(p, a[0], off, nb, acc, t0 == 0); else tile_q6_K(p, a + t0, off + t0 * 16 * nb, G, nb, acc, t0 == 0)
     TILE_LOOP((size_t)nb * 1680, Q6_K_KERNEL)
 #undef Q6_K_KERNEL
 }

@@ -169,13 +169,15 @@ import Testing
 
     /// `tokens` random activation rows of `n` values, quantized as `wtype`'s dot products want
     /// them, and the bytes of one row.
-    func activations(for wtype: GGMLType, n: Int, tokens: Int, seed: UInt64) throws -> ([UInt8], Int) {
+    /// With `extremes`, rows 0 and 1 are constant (−1 and +1: every quant at the end of its
+    /// range), so the kernels' 16-bit partial sums meet their bounds.
+    func activations(for wtype: GGMLType, n: Int, tokens: Int, seed: UInt64, extremes: Bool = false) throws -> ([UInt8], Int) {
         let atype = try #require(Quant.activationType(for: wtype))
         var rng = SplitMix64(seed: seed)
         let aBytes = ck_row_bytes(atype.rawValue, Int64(n))
         var a = [UInt8](repeating: 0, count: aBytes * tokens)
         for t in 0..<tokens {
-            let x = (0..<n).map { _ in Float(Int(rng.next() % 2001) - 1000) / 700 }
+            let x = extremes && t < 2 ? [Float](repeating: t == 0 ? -1 : 1, count: n) : (0..<n).map { _ in Float(Int(rng.next() % 2001) - 1000) / 700 }
             a.withUnsafeMutableBytes { ck_quantize_row(atype.rawValue, x, $0.baseAddress! + t * aBytes, Int64(n)) }
         }
         return (a, aBytes)
@@ -206,13 +208,22 @@ import Testing
     /// Matrices of the types repacked into 8-row tiles: the tile kernel, the scalar path on the
     /// file's rows (tail rows, CPUs without AVX2) and any split of rows or tokens give the same
     /// bits for every (row, token); the result agrees with the reference dot product.
-    @Test(arguments: [GGMLType.q4_1, .q5_0, .q8_0, .q4_K, .q6_K])
-    func tilesEqualTheScalarPathBitForBit(_ wtype: GGMLType) throws {
+    /// With `extremes`, every quant of a block is the lowest or the highest of its range (the
+    /// block's quant bytes all 0x00 or all 0xFF) and two activation rows are constant.
+    @Test(arguments: [GGMLType.q4_1, .q5_0, .q8_0, .q4_K, .q6_K], [false, true])
+    func tilesEqualTheScalarPathBitForBit(_ wtype: GGMLType, extremes: Bool) throws {
         let n = 512, rows = 27, tokens = 9  // three whole tiles and three rows outside them
         #expect(ck_packable(wtype.rawValue) != 0)
-        let w = randomBlocks(wtype, blocks: rows * n / wtype.blockSize, seed: 21)
+        var w = randomBlocks(wtype, blocks: rows * n / wtype.blockSize, seed: 21)
+        if extremes {
+            // Where each block's quants lie (Q5_0: its fifth bits too; Q6_K: both parts).
+            let quants: Range<Int> = wtype == .q4_1 ? 4..<20 : wtype == .q5_0 ? 2..<22 : wtype == .q8_0 ? 2..<34 : wtype == .q4_K ? 16..<144 : 0..<192
+            for b in 0..<(w.count / wtype.typeSize) {
+                for i in quants { w[b * wtype.typeSize + i] = b % 3 == 0 ? 0x00 : 0xFF }
+            }
+        }
         let rowBytes = wtype.byteCount(elements: n)!
-        let (a, aBytes) = try activations(for: wtype, n: n, tokens: tokens, seed: 9)
+        let (a, aBytes) = try activations(for: wtype, n: n, tokens: tokens, seed: 9, extremes: extremes)
         let packedBytes = ck_packed_bytes(wtype.rawValue, Int64(rows), Int64(n))
         #expect(packedBytes == (rows / 8) * (n / wtype.blockSize) * (wtype == .q4_1 ? 160 : wtype == .q5_0 ? 176 : wtype == .q4_K ? 1184 : wtype == .q6_K ? 1680 : 272))
         var packed = [UInt8](repeating: 0, count: packedBytes)
