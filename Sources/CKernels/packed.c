@@ -626,21 +626,24 @@ AVX2 INLINE void tile_q8_0(const uint8_t *tile, const uint8_t **a, const int nt,
     for (int64_t i = 0; i < nb; i++, tile += 272) {
         prefetch_block(tile, 272, fetch);
         const __m256 dw = _mm256_cvtph_ps(_mm_loadu_si128((const __m128i *)tile));
-        // Signed × signed as unsigned × signed: |w| times a with w's sign.
-        __m256i q[8], u[8];
+        __m256i s[4];
+        for (int t = 0; t < nt; t++) s[t] = _mm256_setzero_si256();
+        // One group at a time for every activation row, so the registers hold the sums of all
+        // four rows and not the eight groups.
+#pragma clang loop unroll(full)
         for (int g = 0; g < 8; g++) {
-            q[g] = _mm256_loadu_si256((const __m256i *)(tile + 16 + 32 * g));
-            u[g] = _mm256_sign_epi8(q[g], q[g]);
+            // Signed × signed as unsigned × signed: |w| times a with w's sign.
+            const __m256i q = _mm256_loadu_si256((const __m256i *)(tile + 16 + 32 * g));
+            const __m256i u = _mm256_sign_epi8(q, q);
+            for (int t = 0; t < nt; t++) {
+                int32_t x;
+                memcpy(&x, a[t] + i * 34 + 2 + 4 * g, 4);
+                // A product pair can reach 2·127·127, so each is widened to 32 bits on its own.
+                s[t] = _mm256_add_epi32(s[t], _mm256_madd_epi16(_mm256_maddubs_epi16(u, _mm256_sign_epi8(_mm256_set1_epi32(x), q)), ones));
+            }
         }
-        for (int t = 0; t < nt; t++) {
-            int32_t x[8];
-            memcpy(x, a[t] + i * 34 + 2, 32);
-            // A product pair can reach 2·128·127, so each is widened to 32 bits on its own.
-            __m256i s = _mm256_madd_epi16(_mm256_maddubs_epi16(u[0], _mm256_sign_epi8(_mm256_set1_epi32(x[0]), q[0])), ones);
-            for (int g = 1; g < 8; g++)
-                s = _mm256_add_epi32(s, _mm256_madd_epi16(_mm256_maddubs_epi16(u[g], _mm256_sign_epi8(_mm256_set1_epi32(x[g]), q[g])), ones));
-            acc[t] = _mm256_fmadd_ps(_mm256_mul_ps(dw, _mm256_set1_ps(da[t * nb + i])), _mm256_cvtepi32_ps(s), acc[t]);
-        }
+        for (int t = 0; t < nt; t++)
+            acc[t] = _mm256_fmadd_ps(_mm256_mul_ps(dw, _mm256_set1_ps(da[t * nb + i])), _mm256_cvtepi32_ps(s[t]), acc[t]);
     }
 }
 
