@@ -88,7 +88,12 @@ public final class Model: @unchecked Sendable {
         var packed: [UnsafeRawPointer: UnsafeMutableRawPointer] = [:]
         for w in Self.packedMatrices(weights) {
             let copy = UnsafeMutableRawPointer.allocate(byteCount: Self.packedBytes(w), alignment: 64)
-            _ = ck_pack(w.type.rawValue, w.data, w.rowBytes, Int64(w.rows), Int64(w.cols), copy)
+            // The tiles follow one another in the copy, so each thread packs a run of them.
+            let tileBytes = ck_packed_bytes(w.type.rawValue, 8, Int64(w.cols))
+            pool.parallelFor(w.rows / 8) { tiles in
+                _ = ck_pack(w.type.rawValue, w.data + tiles.lowerBound * 8 * w.rowBytes, w.rowBytes, Int64(tiles.count * 8),
+                            Int64(w.cols), copy + tiles.lowerBound * tileBytes)
+            }
             packed[w.data] = copy
         }
         self.packed = packed
