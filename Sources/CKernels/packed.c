@@ -228,15 +228,6 @@ static float row_q8_0(const uint8_t *w, const uint8_t *a, int64_t nb) {
 // The same conversion as h2f, in one instruction.
 AVX2 INLINE float h2f_f16c(const uint8_t *p) { uint16_t h; memcpy(&h, p, 2); return _cvtsh_ss(h); }
 
-// A Q8_K activation block's scale and its sixteen sums of sixteen.
-static inline void q8_K_header(const uint8_t *ab, float *da, int16_t bs[16]) {
-    memcpy(da, ab, 4);
-    memcpy(bs, ab + 260, 32);
-}
-
-// (lo, hi) as the two 16-bit halves of every 32-bit lane, for _mm256_madd_epi16.
-AVX2 INLINE __m256i pair16(int16_t lo, int16_t hi) { return _mm256_set1_epi32((int32_t)(uint16_t)lo | ((int32_t)(uint16_t)hi << 16)); }
-
 // Σ over four groups of maddubs(q[g], the four activation bytes x[g] in every row), in
 // 16-bit lanes (each caller bounds the sums).
 AVX2 INLINE __m256i maddubs4(const __m256i *q, const int32_t *x) {
@@ -357,9 +348,30 @@ AVX2 static void tiles_q5_0(const uint8_t *packed, int64_t nb, const uint8_t **a
 #undef Q5_0_KERNEL
 }
 
+// The sums of the Q8_K activation's block sums over each sub-block of 32, for one activation
+// row, as the pairs (sub-blocks 2k, 2k + 1) of 16-bit halves that the minimums multiply.
+static void q4_K_min_sums(const uint8_t *a, int64_t nb, int32_t *pairs) {
+    for (int64_t i = 0; i < nb; i++) {
+        int16_t bs[16];
+        memcpy(bs, a + i * 292 + 260, 32);
+        for (int k = 0; k < 4; k++) {
+            const uint16_t b0 = (uint16_t)(bs[4 * k] + bs[4 * k + 1]), b1 = (uint16_t)(bs[4 * k + 2] + bs[4 * k + 3]);
+            pairs[4 * i + k] = (int32_t)((uint32_t)b0 | (uint32_t)b1 << 16);
+        }
+    }
+}
+
+// The minimums of sub-blocks 2k and 2k + 1 of each row, as the (low, high) 16-bit halves of
+// its lane: the two eight-byte groups broadcast and interleaved by a byte shuffle.
+AVX2 INLINE __m256i q4_K_mins(const uint8_t *tile, int k) {
+    const __m256i zip = _mm256_setr_epi8(0, -1, 8, -1, 1, -1, 9, -1, 2, -1, 10, -1, 3, -1, 11, -1,
+                                         4, -1, 12, -1, 5, -1, 13, -1, 6, -1, 14, -1, 7, -1, 15, -1);
+    return _mm256_shuffle_epi8(_mm256_broadcastsi128_si256(_mm_loadu_si128((const __m128i *)(tile + 96 + 16 * k))), zip);
+}
+
 // Q4_K: one super-block at a time, each half of each pair of sub-blocks unpacked once for
 // every activation row.
-AVX2 INLINE void tile_q4_K(const uint8_t *tile, const uint8_t **a, const int nt, int64_t nb, __m256 *acc, int fetch) {
+AVX2 INLINE void tile_q4_K(const uint8_t *tile, const uint8_t **a, const int32_t *min_pairs, const int nt, int64_t nb, __m256 *acc, int fetch) {
     const __m256i m4 = _mm256_set1_epi8(0x0F);
     for (int t = 0; t < nt; t++) acc[t] = _mm256_setzero_ps();
     for (int64_t i = 0; i < nb; i++, tile += 1184) {
@@ -386,37 +398,16 @@ AVX2 INLINE void tile_q4_K(const uint8_t *tile, const uint8_t **a, const int nt,
         }
         const __m256 dw = _mm256_cvtph_ps(_mm_loadu_si128((const __m128i *)tile));
         const __m256 dmw = _mm256_cvtph_ps(_mm_loadu_si128((const __m128i *)(tile + 16)));
-        __m256i mins[4];  // (m_2k, m_2k+1) of each row
-        for (int k = 0; k < 4; k++) {
-            const __m256i lo = _mm256_cvtepu8_epi32(_mm_loadl_epi64((const __m128i *)(tile + 96 + 16 * k)));
-            const __m256i hi = _mm256_cvtepu8_epi32(_mm_loadl_epi64((const __m128i *)(tile + 96 + 16 * k + 8)));
-            mins[k] = _mm256_or_si256(lo, _mm256_slli_epi32(hi, 16));
-        }
+        __m256i mins[4];
+        for (int k = 0; k < 4; k++) mins[k] = q4_K_mins(tile, k);
         for (int t = 0; t < nt; t++) {
             float da;
-            int16_t bs[16];
-            q8_K_header(a[t] + i * 292, &da, bs);
+            memcpy(&da, a[t] + i * 292, 4);
             __m256i m = _mm256_setzero_si256();
-            for (int k = 0; k < 4; k++) {
-                const int16_t b0 = (int16_t)(bs[4 * k] + bs[4 * k + 1]), b1 = (int16_t)(bs[4 * k + 2] + bs[4 * k + 3]);
-                m = _mm256_add_epi32(m, _mm256_madd_epi16(mins[k], pair16(b0, b1)));
-            }
+            for (int k = 0; k < 4; k++) m = _mm256_add_epi32(m, _mm256_madd_epi16(mins[k], _mm256_set1_epi32(min_pairs[(t * nb + i) * 4 + k])));
             const __m256 vda = _mm256_set1_ps(da);
             acc[t] = _mm256_fmadd_ps(_mm256_mul_ps(dw, vda), _mm256_cvtepi32_ps(s[t]), acc[t]);
             acc[t] = _mm256_fnmadd_ps(_mm256_mul_ps(dmw, vda), _mm256_cvtepi32_ps(m), acc[t]);
-        }
-    }
-}
-
-// The sums of the Q8_K activation's block sums over each sub-block of 32, for one activation
-// row, as the pairs (sub-blocks 2k, 2k + 1) of 16-bit halves that the minimums multiply.
-static void q4_K_min_sums(const uint8_t *a, int64_t nb, int32_t *pairs) {
-    for (int64_t i = 0; i < nb; i++) {
-        int16_t bs[16];
-        memcpy(bs, a + i * 292 + 260, 32);
-        for (int k = 0; k < 4; k++) {
-            const uint16_t b0 = (uint16_t)(bs[4 * k] + bs[4 * k + 1]), b1 = (uint16_t)(bs[4 * k + 2] + bs[4 * k + 3]);
-            pairs[4 * i + k] = (int32_t)((uint32_t)b0 | (uint32_t)b1 << 16);
         }
     }
 }
@@ -430,9 +421,6 @@ AVX2 INLINE void tile_q4_K_one(const uint8_t *tile, const uint8_t *a, const int3
     // Row r's byte (r of eight) into the low byte of both 16-bit halves of lane r, high bytes zero.
     const __m256i spread = _mm256_setr_epi8(0, -1, 0, -1, 1, -1, 1, -1, 2, -1, 2, -1, 3, -1, 3, -1,
                                             4, -1, 4, -1, 5, -1, 5, -1, 6, -1, 6, -1, 7, -1, 7, -1);
-    // Rows' bytes of two consecutive eight-byte groups, as (first, second) halves of lane r.
-    const __m256i zip = _mm256_setr_epi8(0, -1, 8, -1, 1, -1, 9, -1, 2, -1, 10, -1, 3, -1, 11, -1,
-                                         4, -1, 12, -1, 5, -1, 13, -1, 6, -1, 14, -1, 7, -1, 15, -1);
     __m256 sum = _mm256_setzero_ps();
     for (int64_t i = 0; i < nb; i++, tile += 1184) {
         const uint8_t *x8 = a + i * 292 + 4;
@@ -465,8 +453,7 @@ AVX2 INLINE void tile_q4_K_one(const uint8_t *tile, const uint8_t *a, const int3
         __m256i m = _mm256_setzero_si256();
 #pragma clang loop unroll(full)
         for (int k = 0; k < 4; k++) {
-            const __m256i mins = _mm256_shuffle_epi8(_mm256_broadcastsi128_si256(_mm_loadu_si128((const __m128i *)(tile + 96 + 16 * k))), zip);
-            m = _mm256_add_epi32(m, _mm256_madd_epi16(mins, _mm256_set1_epi32(min_pairs[4 * i + k])));
+            m = _mm256_add_epi32(m, _mm256_madd_epi16(q4_K_mins(tile, k), _mm256_set1_epi32(min_pairs[4 * i + k])));
         }
         float da;
         memcpy(&da, a + i * 292, 4);
@@ -480,9 +467,9 @@ AVX2 INLINE void tile_q4_K_one(const uint8_t *tile, const uint8_t *a, const int3
 }
 
 AVX2 static void tiles_q4_K(const uint8_t *packed, int64_t nb, const uint8_t **a, int nt, float *y, int64_t ldy, int64_t tile0, int64_t tile1) {
-    int32_t min_pairs[nt == 1 ? 4 * nb : 1];
-    if (nt == 1) q4_K_min_sums(a[0], nb, min_pairs);
-#define Q4_K_KERNEL(G) if (G == 1 && nt == 1) tile_q4_K_one(p, a[t0], min_pairs, nb, acc, t0 == 0); else tile_q4_K(p, a + t0, G, nb, acc, t0 == 0)
+    int32_t min_pairs[nt * 4 * nb];
+    for (int t = 0; t < nt; t++) q4_K_min_sums(a[t], nb, min_pairs + t * 4 * nb);
+#define Q4_K_KERNEL(G) if (G == 1 && nt == 1) tile_q4_K_one(p, a[0], min_pairs, nb, acc, t0 == 0); else tile_q4_K(p, a + t0, min_pairs + t0 * 4 * nb, G, nb, acc, t0 == 0)
     TILE_LOOP((size_t)nb * 1184, Q4_K_KERNEL)
 #undef Q4_K_KERNEL
 }
