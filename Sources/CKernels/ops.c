@@ -125,17 +125,43 @@ void ck_geglu(const float *g, const float *u, float *out, int64_t n) {
     for (int64_t i = 0; i < n; i++) out[i] = gelu_scalar(g[i]) * u[i];
 }
 
+// exp(x) as v_expf computes each lane (the same operations, fused where it fuses; lanes outside
+// its fast range to expf), for the softmax of attention, whose vector path takes eight scores a
+// time with v_expf and whose scalar path and tails take this: both round alike.
+float ck_expf(float x) {
+    const float r = 0x1.8p23f;
+    const float z = fmaf(x, 0x1.715476p+0f, r);
+    const float n = z - r;
+    if (fabsf(n) > 126) return expf(x);
+    const float b = fmaf(-n, 0x1.7f7d1cp-20f, fmaf(-n, 0x1.62e4p-1f, x));
+    uint32_t zi;
+    memcpy(&zi, &z, 4);
+    const uint32_t ki = (zi << 23) + 0x3F800000u;
+    float k;
+    memcpy(&k, &ki, 4);
+    const float u = b * b;
+    const float j = fmaf(fmaf(fmaf(0x1.0e4020p-7f, b, 0x1.573e2ep-5f), u, fmaf(0x1.555e66p-3f, b, 0x1.fffdb6p-2f)), u, 0x1.ffffecp-1f * b);
+    return fmaf(j, k, k);
+}
+
+// The softmax's sum of a head's exponentials: eight running sums, position first + i into sum
+// i % 8, in order, then ((s0 + s4) + (s2 + s6)) + ((s1 + s5) + (s3 + s7)) — so the vector path
+// adds eight at a time and still rounds as the scalar one.
+static float sum8(const float *lanes) {
+    return ((lanes[0] + lanes[4]) + (lanes[2] + lanes[6])) + ((lanes[1] + lanes[5]) + (lanes[3] + lanes[7]));
+}
+
 // Each head's scores (row g of `scores`, positions [first, last]) to exp(score − max); inv[g]
-// is one over their sum. Shared by both attention paths, so they round alike.
+// is one over their sum (sum8's order).
 static void softmax_scores(float *scores, int64_t groups, int64_t n, int64_t first, int64_t last, const float *maxv, float *inv) {
     for (int64_t g = 0; g < groups; g++) {
-        float sum = 0;
+        float lanes[8] = {0, 0, 0, 0, 0, 0, 0, 0};
         float *sg = scores + g * n;
         for (int64_t j = first; j <= last; j++) {
-            sg[j] = expf(sg[j] - maxv[g]);
-            sum += sg[j];
+            sg[j] = ck_expf(sg[j] - maxv[g]);
+            lanes[(j - first) % 8] += sg[j];
         }
-        inv[g] = 1.0f / sum;
+        inv[g] = 1.0f / sum8(lanes);
     }
 }
 
@@ -149,13 +175,42 @@ static void softmax_scores(float *scores, int64_t groups, int64_t n, int64_t fir
 // For head_dim a multiple of 32, head_dim_v of 8, both at most 256.
 enum { ATTEND_CHUNK = 16 };
 
+// softmax_scores eight positions at a time (v_expf lane by lane as ck_expf; the sums in sum8's
+// lanes), the tail as there.
+__attribute__((target("avx2,fma")))
+static void softmax_scores_avx2(float *scores, int64_t groups, int64_t n, int64_t first, int64_t last, const float *maxv, float *inv) {
+    for (int64_t g = 0; g < groups; g++) {
+        float *sg = scores + g * n;
+        const __m256 m = _mm256_set1_ps(maxv[g]);
+        __m256 acc = _mm256_setzero_ps();
+        int64_t j = first;
+        for (; j + 8 <= last + 1; j += 8) {
+            const __m256 e = v_expf(_mm256_sub_ps(_mm256_loadu_ps(sg + j), m));
+            _mm256_storeu_ps(sg + j, e);
+            acc = _mm256_add_ps(acc, e);
+        }
+        float lanes[8];
+        _mm256_storeu_ps(lanes, acc);
+        for (; j <= last; j++) {
+            sg[j] = ck_expf(sg[j] - maxv[g]);
+            lanes[(j - first) % 8] += sg[j];
+        }
+        inv[g] = 1.0f / sum8(lanes);
+    }
+}
+
+
+// Rows j0..j1 − 1 (width halves each) to floats: one division for the chunk, then slot by slot
+// (a division per row took a third of the kernel's time).
 __attribute__((target("avx2,f16c")))
 static void convert_rows(const uint16_t *base, const int32_t *block_table, int64_t block_size, int64_t block_stride, int64_t row_stride,
                          int64_t j0, int64_t j1, int64_t width, float *rows) {
+    int64_t blk = j0 / block_size, slot = j0 % block_size;
     for (int64_t j = j0; j < j1; j++) {
-        const uint16_t *r = base + block_table[j / block_size] * block_stride + (j % block_size) * row_stride;
+        const uint16_t *r = base + block_table[blk] * block_stride + slot * row_stride;
         for (int64_t d = 0; d < width; d += 8)
             _mm256_storeu_ps(rows + (j - j0) * width + d, _mm256_cvtph_ps(_mm_loadu_si128((const __m128i *)(r + d))));
+        if (++slot == block_size) { slot = 0; blk++; }
     }
 }
 
@@ -168,9 +223,11 @@ static inline int64_t chunk_end(int64_t j, int64_t n) { return j + ATTEND_CHUNK 
 __attribute__((target("avx2")))
 static void prefetch_rows(const uint16_t *base, const int32_t *block_table, int64_t block_size, int64_t block_stride, int64_t row_stride,
                           int64_t j0, int64_t j1, int64_t width) {
+    int64_t blk = j0 / block_size, slot = j0 % block_size;
     for (int64_t j = j0; j < j1; j++) {
-        const char *r = (const char *)(base + block_table[j / block_size] * block_stride + (j % block_size) * row_stride);
+        const char *r = (const char *)(base + block_table[blk] * block_stride + slot * row_stride);
         for (int64_t b = 0; b < width * 2; b += 64) _mm_prefetch(r + b, _MM_HINT_T0);
+        if (++slot == block_size) { slot = 0; blk++; }
     }
 }
 
@@ -221,7 +278,8 @@ static void attend_group_avx2(const float *q, int64_t groups, int64_t head_dim, 
     float maxv[256], inv[256];
     float rows[ATTEND_CHUNK * 256] __attribute__((aligned(32)));
     const int64_t n = last + 1;
-    for (int64_t g = 0; g < groups; g++) maxv[g] = -INFINITY;
+    __m256 maxv8[256];  // the scores' maximum by lane, for whole groups of eight
+    for (int64_t g = 0; g < groups; g++) maxv[g] = -INFINITY, maxv8[g] = _mm256_set1_ps(-INFINITY);
     for (int64_t j0 = first; j0 <= last; j0 += ATTEND_CHUNK) {
         const int64_t j1 = chunk_end(j0, n);
         convert_rows(k_base, block_table, block_size, block_stride, row_stride, j0, j1, head_dim, rows);
@@ -233,8 +291,14 @@ static void attend_group_avx2(const float *q, int64_t groups, int64_t head_dim, 
             for (int r = 0; r < 8; r++) r8[r] = rows + (e0 + r < j1 ? e0 + r - j0 : 0) * head_dim;
             const int64_t count = j1 - e0 < 8 ? j1 - e0 : 8;
             for (int64_t g = 0; g < groups; g++) {
+                const __m256 s8 = _mm256_mul_ps(dots8(q + g * head_dim, r8, head_dim), _mm256_set1_ps(scale));
+                if (count == 8) {
+                    _mm256_storeu_ps(scores + g * n + e0, s8);
+                    maxv8[g] = _mm256_max_ps(s8, maxv8[g]);  // a NaN score is passed over, as below
+                    continue;
+                }
                 float s[8];
-                _mm256_storeu_ps(s, _mm256_mul_ps(dots8(q + g * head_dim, r8, head_dim), _mm256_set1_ps(scale)));
+                _mm256_storeu_ps(s, s8);
                 for (int64_t r = 0; r < count; r++) {
                     scores[g * n + e0 + r] = s[r];
                     if (s[r] > maxv[g]) maxv[g] = s[r];
@@ -242,7 +306,12 @@ static void attend_group_avx2(const float *q, int64_t groups, int64_t head_dim, 
             }
         }
     }
-    softmax_scores(scores, groups, n, first, last, maxv, inv);
+    for (int64_t g = 0; g < groups; g++) {
+        float m[8];
+        _mm256_storeu_ps(m, maxv8[g]);
+        for (int r = 0; r < 8; r++) if (m[r] > maxv[g]) maxv[g] = m[r];
+    }
+    softmax_scores_avx2(scores, groups, n, first, last, maxv, inv);
     // Each head's output 64 values at a time, held in registers across a chunk's positions.
     for (int64_t j0 = first; j0 <= last; j0 += ATTEND_CHUNK) {
         const int64_t j1 = chunk_end(j0, n);

@@ -68,7 +68,7 @@ struct BenchEngine: ParsableCommand {
         var results: [(String, JSONValue)] = []
         // Prompts that do not end the generation early are not needed: max_tokens caps it and
         // end-of-generation tokens are counted like any other.
-        let prompts = (0..<streams).map { tok.encode("Story number \($0): once upon a time, in a land far away,", addSpecial: true) }
+        let prompts = (0..<max(streams, 4)).map { tok.encode("Story number \($0): once upon a time, in a land far away,", addSpecial: true) }
 
         // MARK: Structured output: the cost of the grammar per token
         if structured {

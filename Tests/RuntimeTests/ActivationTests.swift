@@ -37,4 +37,18 @@ import Testing
     @Test func silu() {
         Self.check("silu", ck_swiglu, { -$0 }) { x in x / (1 + exp(-x)) }
     }
+
+    /// Attention's exp (its softmax's arguments are ≤ 0, down to where exp underflows) within
+    /// 2 ulp of the exact value (the polynomial's 1.5 plus the float rounding), and exact where it must be.
+    @Test func softmaxExp() {
+        #expect(ck_expf(0) == 1)
+        #expect(ck_expf(-.infinity) == 0)
+        #expect(ck_expf(-200) == 0)
+        for i in 0...20000 {
+            let x = -Float(i) / 200  // 0 to −100, past where the fast range ends (−87.3)
+            let want = exp(Double(x)), got = Double(ck_expf(x))
+            let ulp = Double(Float(want).ulp)
+            #expect(abs(got - want) <= 2 * ulp + 1e-45, "exp(\(x)) = \(got), want \(want)")
+        }
+    }
 }

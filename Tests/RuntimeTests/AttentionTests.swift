@@ -38,11 +38,14 @@ import Testing
                 s[j] = ck_dot_f32(qg, row(kHalf, j), Int64(headDim)) * scale
                 m = max(m, s[j])
             }
-            var sum: Float = 0
+            // exp as the kernels compute it; the sum in eight running sums (position first + i
+            // into sum i % 8), combined pairwise.
+            var sums = [Float](repeating: 0, count: 8)
             for j in first...last {
-                s[j] = expf(s[j] - m)
-                sum += s[j]
+                s[j] = ck_expf(s[j] - m)
+                sums[(j - first) % 8] += s[j]
             }
+            let sum = ((sums[0] + sums[4]) + (sums[2] + sums[6])) + ((sums[1] + sums[5]) + (sums[3] + sums[7]))
             let inv = 1 / sum
             for j in first...last {
                 let p = s[j] * inv

@@ -110,6 +110,9 @@ void ck_rope(float *x, int64_t n_rot, const float *cs, int neox);
 void ck_swiglu(const float *g, const float *u, float *out, int64_t n);
 void ck_geglu(const float *g, const float *u, float *out, int64_t n);
 
+/// exp(x) as attention's softmax computes it (ggml's vector polynomial, within 2 ulp).
+float ck_expf(float x);
+
 /// The `groups` query heads that share one KV head (grouped-query attention), at q, q +
 /// head_dim, …, attending over a sequence's cached keys and values, stored as F16 in paged
 /// blocks: position j lives in block block_table[j / block_size], slot j % block_size, at
