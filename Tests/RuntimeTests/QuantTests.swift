@@ -242,6 +242,11 @@ import Testing
         let scalar = run(tiles: false, rows: 0, rows, tokens: 0, tokens)
         let whole = run(tiles: true, rows: 0, rows, tokens: 0, tokens)
         #expect(whole.map(\.bitPattern) == scalar.map(\.bitPattern))
+        // Batches of four and five tokens (a decode step's).
+        for (t0, t1) in [(0, 4), (4, 9)] {
+            let part = run(tiles: true, rows: 0, rows, tokens: t0, t1)
+            #expect(part[(t0 * rows)..<(t1 * rows)].map(\.bitPattern) == scalar[(t0 * rows)..<(t1 * rows)].map(\.bitPattern), "\(wtype.name) tokens \(t0)..<\(t1)")
+        }
         // A split that cuts tiles, and tokens one at a time.
         for (r0, r1) in [(0, 5), (5, 19), (19, 27)] {
             for t in 0..<tokens {
