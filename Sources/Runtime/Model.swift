@@ -31,6 +31,8 @@ public final class Model: @unchecked Sendable {
     public let maxBatchTokens: Int
     public let maxContext: Int
     let pool: ThreadPool
+    /// Jobs the thread pool has run on the calling thread alone, the machine being crowded.
+    public var jobsRunAlone: Int { pool.jobsRunAlone }
 
     // Activations, [maxBatchTokens, width] each.
     private let x, h, q, k, v, attn, gate, up: UnsafeMutablePointer<Float>

@@ -8,16 +8,16 @@ import Synchronization
 /// on a condition, so an idle pool costs nothing and a busy machine is not oversubscribed.
 ///
 /// When the machine is oversubscribed (another process busy on the cores), a worker can be
-/// descheduled holding a part, and the caller would wait for it a whole time slice at every
-/// job: two threads slower than one. So the caller measures, over each window of 64 jobs, how
-/// long it waited for workers in waits that long (a worker waking from sleep takes far less)
-/// against how long it worked; when it waited longer and the machine is crowded, it runs the
-/// jobs alone for a while, then tries the workers again. Crowded: the kernel's count of how
-/// long the pool's threads waited for a core (/proc/self/task/TID/schedstat), read every
-/// 25 ms of pooled jobs, was over 15% of the time: a process spinning on a core makes it 20
-/// to 45%, while short bursts of other threads (a load generator, the server's own I/O) keep
-/// it at a few percent, so one preemption by them does not send the caller alone. Parts
-/// compute the same whoever runs them, so results do not change.
+/// descheduled holding a part, and the caller waits for it: two threads can be slower than
+/// one. So the caller compares, over each window of 64 jobs, how long it waited for the
+/// workers with how long they would have taken to run their parts at its own pace (its time
+/// per part times the parts they ran): when it waited longer and the machine is crowded, it
+/// runs the jobs alone for 200 ms, then tries the workers again. Crowded: the kernel's count of
+/// how long the pool's threads waited for a core (/proc/self/task/TID/schedstat), read every
+/// 25 ms of pooled jobs, was over 15% of the time: a process spinning on a core makes it 20 to
+/// 45%, while short bursts of other threads (a load generator, the server's own I/O) keep it
+/// at a few percent, so one preemption by them does not send the caller alone. Parts compute
+/// the same whoever runs them, so results do not change.
 ///
 /// Used by one caller thread at a time (the engine thread); `run` blocks until every part
 /// has finished. The workers stop when the pool is released.
@@ -85,18 +85,17 @@ public final class ThreadPool: @unchecked Sendable {
         init(threads: Int) { self.threads = threads }
 
         // The caller's own bookkeeping (only the caller thread touches these): nanoseconds it
-        // worked and waited in the current window of jobs; when the current sample of the
-        // run-queue delay started (0: none) and the delay then; whether the last sample found
-        // the machine crowded; until when it runs jobs alone.
-        private var worked: UInt64 = 0, waited: UInt64 = 0, windowJobs = 0
+        // waited for the workers in the current window of jobs, and the workers' parts priced at
+        // its own time per part; when the current sample of the run-queue delay started (0:
+        // none) and the delay then; whether the last sample found the machine crowded; until
+        // when it runs jobs alone.
+        private var waited: UInt64 = 0, workersWorth: Double = 0, windowJobs = 0
         private var sampleStart: UInt64 = 0, sampleDelay: UInt64 = 0
         private var crowded = false
         private var aloneUntil: UInt64 = 0
         private(set) var jobsAlone = 0
         static let window = 64
         static let aloneFor: UInt64 = 200_000_000  // 200 ms, then the workers are tried again
-        /// Shorter waits are a worker waking up or finishing its part, not one descheduled.
-        static let stall: UInt64 = 500_000  // 0.5 ms
         static let sample: UInt64 = 25_000_000  // 25 ms of pooled jobs
         /// The share of the time the pool's threads wait for a core above which the machine is crowded.
         static let crowdedShare = 0.15
@@ -113,16 +112,17 @@ public final class ThreadPool: @unchecked Sendable {
             return false
         }
 
-        /// Records one job's split; at the end of a window, decides whether to go alone.
-        private func account(worked w: UInt64, waited t: UInt64, now: UInt64) {
+        /// Records one job: the caller ran `mine` of its `count` parts in `worked` nanoseconds,
+        /// then waited `waited` for the workers; at the end of a window, decides whether to go alone.
+        private func account(count: Int, mine: Int, worked: UInt64, waited w: UInt64, now: UInt64) {
             sampleRunQueue(now: now)
-            worked += w
-            if t >= Self.stall { waited += t }
+            waited += w
+            if mine > 0 { workersWorth += Double(worked) / Double(mine) * Double(count - mine) }
             windowJobs += 1
             guard windowJobs == Self.window else { return }
-            if waited > worked && crowded { aloneUntil = now + Self.aloneFor }
-            worked = 0
+            if Double(waited) > workersWorth && crowded { aloneUntil = now + Self.aloneFor }
             waited = 0
+            workersWorth = 0
             windowJobs = 0
         }
 
@@ -182,7 +182,7 @@ public final class ThreadPool: @unchecked Sendable {
             lock.broadcast()
             lock.unlock()
             let t0 = DispatchTime.now().uptimeNanoseconds
-            work(body, count)
+            let mine = work(body, count)
             let t1 = DispatchTime.now().uptimeNanoseconds
             var spins = 0
             while finished.load(ordering: .acquiring) < count {
@@ -195,14 +195,18 @@ public final class ThreadPool: @unchecked Sendable {
             lock.unlock()
             while active.load(ordering: .acquiring) > 0 { sched_yield() }
             let t2 = DispatchTime.now().uptimeNanoseconds
-            account(worked: t1 - t0, waited: t2 - t1, now: t2)
+            account(count: count, mine: mine, worked: t1 - t0, waited: t2 - t1, now: t2)
         }
 
-        func work(_ body: (Int) -> Void, _ count: Int) {
+        /// Runs parts of the job until none is left; returns how many it ran.
+        @discardableResult
+        func work(_ body: (Int) -> Void, _ count: Int) -> Int {
+            var ran = 0
             while true {
                 let p = nextPart.add(1, ordering: .relaxed).oldValue
-                if p >= count { break }
+                if p >= count { return ran }
                 body(p)
+                ran += 1
                 finished.add(1, ordering: .releasing)
             }
         }

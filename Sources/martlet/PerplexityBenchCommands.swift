@@ -106,7 +106,7 @@ struct Bench: ParsableCommand {
         // scratch, vocabulary).
         let anonMB = Double(residentAnonymousKiB()) / 1024 - Double(kv.bytes + m.packedBytes) / 1_048_576
         if json {
-            let items = results.map { "{\"test\": \"\($0.0)\", \"t/s\": \(String(format: "%.2f", $0.1)), \"stddev\": \(String(format: "%.2f", $0.2)), \"threads\": \(threadCount), \"rss_beyond_weights_and_kv_mib\": \(String(format: "%.1f", anonMB)), \"weight_bytes_per_token\": \(m.weights.bytesReadPerToken)}" }
+            let items = results.map { "{\"test\": \"\($0.0)\", \"t/s\": \(String(format: "%.2f", $0.1)), \"stddev\": \(String(format: "%.2f", $0.2)), \"threads\": \(threadCount), \"rss_beyond_weights_and_kv_mib\": \(String(format: "%.1f", anonMB)), \"weight_bytes_per_token\": \(m.weights.bytesReadPerToken), \"jobs_run_alone\": \(m.jobsRunAlone)}" }
             print("[" + items.joined(separator: ", ") + "]")
         } else {
             print("| model | threads | test | t/s |\n|---|---|---|---|")
@@ -114,6 +114,7 @@ struct Bench: ParsableCommand {
                 print("| \(m.config.name ?? model) | \(threadCount) | \(test) | \(String(format: "%.2f ± %.2f", rate, sd)) |")
             }
             print("resident memory beyond the weights (mapped and repacked) and the KV pool: \(String(format: "%.1f", anonMB)) MiB")
+            print("jobs run by the calling thread alone, the machine being crowded: \(m.jobsRunAlone)")
         }
     }
 
