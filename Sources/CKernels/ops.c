@@ -199,7 +199,6 @@ static void softmax_scores_avx2(float *scores, int64_t groups, int64_t n, int64_
     }
 }
 
-
 // Rows j0..j1 − 1 (width halves each) to floats: one division for the chunk, then slot by slot
 // (a division per row took a third of the kernel's time).
 __attribute__((target("avx2,f16c")))

@@ -116,8 +116,10 @@ public final class ThreadPool: @unchecked Sendable {
         /// then waited `waited` for the workers; at the end of a window, decides whether to go alone.
         private func account(count: Int, mine: Int, worked: UInt64, waited w: UInt64, now: UInt64) {
             sampleRunQueue(now: now)
-            waited += w
-            if mine > 0 { workersWorth += Double(worked) / Double(mine) * Double(count - mine) }
+            if mine > 0 {  // (a job the workers ran whole gives no pace to price theirs at)
+                waited += w
+                workersWorth += Double(worked) / Double(mine) * Double(count - mine)
+            }
             windowJobs += 1
             guard windowJobs == Self.window else { return }
             if Double(waited) > workersWorth && crowded { aloneUntil = now + Self.aloneFor }
