@@ -314,6 +314,7 @@ public final class Engine: @unchecked Sendable {
         stats.blocksEmptyFree = scheduler.blocks.emptyFreeCount
         stats.prefixCacheHits = scheduler.blocks.cacheHits
         stats.preemptions = scheduler.preemptions
+        stats.jobsRunAlone = runtime.jobsRunAlone
         lock.lock()
         let refused = published.requestsRefused
         published = stats

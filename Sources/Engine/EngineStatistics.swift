@@ -18,6 +18,8 @@ public struct EngineStatistics: Sendable, Equatable {
     public var requestsCompleted = 0
     public var requestsCancelled = 0
     public var requestsRefused = 0
+    /// Thread-pool jobs run by the engine thread alone because the machine was crowded.
+    public var jobsRunAlone = 0
 }
 
 public struct EngineConfiguration: Sendable {

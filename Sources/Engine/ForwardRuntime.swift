@@ -12,6 +12,13 @@ public protocol ForwardRuntime: AnyObject {
     var blockCount: Int { get }
     var blockSize: Int { get }
     func forward(_ batch: [BatchToken], blockTables: [[Int32]], onLogits: (Int, UnsafeBufferPointer<Float>) -> Void)
+    /// Jobs of the runtime's thread pool run by the calling thread alone, the machine being
+    /// crowded (0 for a runtime without a pool).
+    var jobsRunAlone: Int { get }
+}
+
+extension ForwardRuntime {
+    public var jobsRunAlone: Int { 0 }
 }
 
 /// The real runtime: a model and the KV pool it reads and writes.
@@ -29,6 +36,7 @@ public final class ModelRuntime: ForwardRuntime {
     public var maxContext: Int { model.maxContext }
     public var blockCount: Int { kv.blockCount }
     public var blockSize: Int { kv.blockSize }
+    public var jobsRunAlone: Int { model.jobsRunAlone }
 
     public func forward(_ batch: [BatchToken], blockTables: [[Int32]], onLogits: (Int, UnsafeBufferPointer<Float>) -> Void) {
         model.forward(batch, blockTables: blockTables, kv: kv, onLogits: onLogits)

@@ -99,6 +99,7 @@ public final class Metrics: @unchecked Sendable {
             ("martlet_kv_blocks_free", "gauge", "Empty KV-cache blocks.", { $0.blocksEmptyFree }),
             ("martlet_preemptions_total", "counter", "Sequences preempted because the KV cache was full.", { $0.preemptions }),
             ("martlet_prefix_cache_hits_total", "counter", "KV blocks found in the prefix cache.", { $0.prefixCacheHits }),
+            ("martlet_pool_jobs_alone_total", "counter", "Thread-pool jobs run without the workers because the machine was crowded.", { $0.jobsRunAlone }),
         ]
         for (name, type, help, value) in gauges {
             family(name, type, help)
