@@ -151,16 +151,22 @@ static float sum8(const float *lanes) {
     return ((lanes[0] + lanes[4]) + (lanes[2] + lanes[6])) + ((lanes[1] + lanes[5]) + (lanes[3] + lanes[7]));
 }
 
+// Positions [from, last] of a head's scores sg to exp(score − max), each added to its running
+// sum (position first + i into lanes[i % 8]); the scalar path takes them all, the vector path
+// the tail after its groups of eight.
+static void exp_into_lanes(float *sg, int64_t from, int64_t first, int64_t last, float max, float *lanes) {
+    for (int64_t j = from; j <= last; j++) {
+        sg[j] = ck_expf(sg[j] - max);
+        lanes[(j - first) % 8] += sg[j];
+    }
+}
+
 // Each head's scores (row g of `scores`, positions [first, last]) to exp(score − max); inv[g]
 // is one over their sum (sum8's order).
 static void softmax_scores(float *scores, int64_t groups, int64_t n, int64_t first, int64_t last, const float *maxv, float *inv) {
     for (int64_t g = 0; g < groups; g++) {
         float lanes[8] = {0, 0, 0, 0, 0, 0, 0, 0};
-        float *sg = scores + g * n;
-        for (int64_t j = first; j <= last; j++) {
-            sg[j] = ck_expf(sg[j] - maxv[g]);
-            lanes[(j - first) % 8] += sg[j];
-        }
+        exp_into_lanes(scores + g * n, first, first, last, maxv[g], lanes);
         inv[g] = 1.0f / sum8(lanes);
     }
 }
@@ -176,7 +182,7 @@ static void softmax_scores(float *scores, int64_t groups, int64_t n, int64_t fir
 enum { ATTEND_CHUNK = 16 };
 
 // softmax_scores eight positions at a time (v_expf lane by lane as ck_expf; the sums in sum8's
-// lanes), the tail as there.
+// lanes), the tail by exp_into_lanes as there.
 __attribute__((target("avx2,fma")))
 static void softmax_scores_avx2(float *scores, int64_t groups, int64_t n, int64_t first, int64_t last, const float *maxv, float *inv) {
     for (int64_t g = 0; g < groups; g++) {
@@ -191,10 +197,7 @@ static void softmax_scores_avx2(float *scores, int64_t groups, int64_t n, int64_
         }
         float lanes[8];
         _mm256_storeu_ps(lanes, acc);
-        for (; j <= last; j++) {
-            sg[j] = ck_expf(sg[j] - maxv[g]);
-            lanes[(j - first) % 8] += sg[j];
-        }
+        exp_into_lanes(sg, j, first, last, maxv[g], lanes);
         inv[g] = 1.0f / sum8(lanes);
     }
 }
