@@ -180,8 +180,10 @@ public final class Model: @unchecked Sendable {
                     let entry = batch[it]
                     let block = Int(blockTables[entry.sequence][entry.position / kv.blockSize])
                     let slot = entry.position % kv.blockSize
-                    ck_fp32_to_fp16_row(kt, kv.base(block: block, layer: il, kv: 0) + slot * kv.rowElements, Int64(kvDim))
-                    ck_fp32_to_fp16_row(vt, kv.base(block: block, layer: il, kv: 1) + slot * kv.rowElements, Int64(vDim))
+                    for ih in 0..<c.nHeadKV {
+                        ck_fp32_to_fp16_row(kt + ih * hd, kv.base(block: block, layer: il, kv: 0, head: ih) + slot * kv.headWidth, Int64(hd))
+                        ck_fp32_to_fp16_row(vt + ih * hdv, kv.base(block: block, layer: il, kv: 1, head: ih) + slot * kv.headWidth, Int64(hdv))
+                    }
                 }
             }
             // One (token, KV head) pair per unit of work: the query heads sharing a KV head
@@ -208,8 +210,8 @@ public final class Model: @unchecked Sendable {
                     let first = window.map { max(0, last - $0 + 1) } ?? 0
                     blockTables[entry.sequence].withUnsafeBufferPointer { table in
                         ck_attend_group(q + it * qDim + head * hd, Int64(unitHeads), Int64(hd), Int64(hdv), scale,
-                                        kv.base(block: 0, layer: il, kv: 0) + kvh * hd, kv.base(block: 0, layer: il, kv: 1) + kvh * hdv,
-                                        table.baseAddress, Int64(kv.blockSize), Int64(kv.blockStride), Int64(kv.rowElements),
+                                        kv.base(block: 0, layer: il, kv: 0, head: kvh), kv.base(block: 0, layer: il, kv: 1, head: kvh),
+                                        table.baseAddress, Int64(kv.blockSize), Int64(kv.blockStride), Int64(kv.headWidth),
                                         Int64(first), Int64(last), scores, attn + it * oDim + head * hdv)
                     }
                 }
