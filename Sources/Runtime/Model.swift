@@ -44,6 +44,13 @@ public final class Model: @unchecked Sendable {
     /// The sliding-window layers' rope base, when the model has such layers.
     private let ropeBaseSWA: Float?
     private let parts: Int
+    /// Token-by-token work (embedding, norms, activation quantization, RoPE with the KV write,
+    /// SwiGLU) goes to the pool only in parts of at least this many elements: a decode step's
+    /// few tokens are done sooner by the engine thread alone than split, since each pooled job
+    /// costs a hand-off and a wait, and a step has about ten such small jobs a layer.
+    static let elementsPerPart = 8192
+    /// Tokens a part for token-by-token work on `width` elements each.
+    private func tokensPerPart(_ width: Int) -> Int { max(1, Self.elementsPerPart / max(1, width)) }
     /// Logit rows computed at a time: sixteen decoding sequences read the output matrix (the
     /// largest) once a step.
     public let logitRowsPerPass = 16
@@ -145,7 +152,7 @@ public final class Model: @unchecked Sendable {
         let embd = weights.tokenEmbedding
         let embedScale = gemma ? Float(nEmbd).squareRoot() : 1
         let angles = ropeAngles(slidingWindow: false), anglesSWA = ropeAngles(slidingWindow: true), swaBase = ropeBaseSWA
-        pool.parallelFor(n) { r in
+        pool.parallelFor(n, minimumPerPart: tokensPerPart(nEmbd)) { r in
             for it in r {
                 let dst = x + it * nEmbd
                 Quant.dequantize(embd.type, embd.data + Int(batch[it].token) * embd.rowBytes, dst, count: nEmbd)
@@ -165,7 +172,7 @@ public final class Model: @unchecked Sendable {
             matmul([(L.wq, q), (L.wk, k), (L.wv, v)], h, n)
             let swa = c.isSlidingWindowLayer(il)
             let angles = ropeAngles(slidingWindow: swa)
-            pool.parallelFor(n) { r in
+            pool.parallelFor(n, minimumPerPart: tokensPerPart(qDim + kvDim + vDim)) { r in
                 for it in r {
                     let qt = q + it * qDim, kt = k + it * kvDim, vt = v + it * vDim
                     if let b = L.bq { for i in 0..<qDim { qt[i] += b[i] } }
@@ -224,7 +231,7 @@ public final class Model: @unchecked Sendable {
             rmsNorm(x, L.ffnNorm, into: h, width: nEmbd, tokens: n)
             matmul([(L.wGate, gate), (L.wUp, up)], h, n)
             let nFF = c.nFF
-            pool.parallelFor(n) { r in
+            pool.parallelFor(n, minimumPerPart: tokensPerPart(nFF)) { r in
                 for it in r {
                     let g = gate + it * nFF, u = up + it * nFF
                     if gemma { ck_geglu(g, u, g, Int64(nFF)) } else { ck_swiglu(g, u, g, Int64(nFF)) }
@@ -262,7 +269,7 @@ public final class Model: @unchecked Sendable {
             let buffer = quantized[slots.count]
             let rowBytes = ck_row_bytes(UInt32(atype), Int64(cols))
             precondition(rowBytes * tokens <= quantizedBytes)
-            pool.parallelFor(tokens) { r in
+            pool.parallelFor(tokens, minimumPerPart: tokensPerPart(cols)) { r in
                 for it in r { ck_quantize_row(UInt32(atype), input + it * cols, buffer + it * rowBytes, Int64(cols)) }
             }
             slots[atype] = (buffer, rowBytes)
@@ -296,7 +303,7 @@ public final class Model: @unchecked Sendable {
         let eps = config.rmsNormEps
         w.withUnsafeBufferPointer { wp in
             let wb = wp.baseAddress!
-            pool.parallelFor(tokens) { r in
+            pool.parallelFor(tokens, minimumPerPart: tokensPerPart(width)) { r in
                 for it in r { ck_rms_norm(input + it * width, wb, out + it * width, Int64(width), eps) }
             }
         }
