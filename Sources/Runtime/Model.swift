@@ -274,17 +274,19 @@ public final class Model: @unchecked Sendable {
             }
             slots[atype] = (buffer, rowBytes)
         }
-        // Every matrix's rows in about `parts` ranges (whole tiles of eight rows for packed
-        // types), all of them one job for the pool: one wait for the matrices together.
+        // Every matrix's rows in ranges (whole tiles of eight rows for packed types), all of
+        // them one job for the pool: one wait for the matrices together.
         var work: [(target: Int, rows: Range<Int>)] = []
         var inputs: [(activations: UnsafeMutableRawPointer, rowBytes: Int, tiles: UnsafeRawPointer?)] = []
         for (i, (w, _)) in targets.enumerated() {
-            let rows = w.rows
             let (buffer, rowBytes) = slots[ck_vec_dot_type(w.type.rawValue)]!
             inputs.append((buffer, rowBytes, packed[w.data].map { UnsafeRawPointer($0) }))
-            let perPart = ck_packable(w.type.rawValue) != 0 ? max(8, (rows + 8 * parts - 1) / (8 * parts) * 8) : max(1, (rows + parts - 1) / parts)
-            for r0 in stride(from: 0, to: rows, by: perPart) { work.append((i, r0..<min(rows, r0 + perPart))) }
+            let unit = ck_packable(w.type.rawValue) != 0 ? 8 : 1
+            work += pool.guidedRanges(w.rows, unit: unit).map { (i, $0) }
         }
+        // Largest first: the threads take the ranges in this order, so the last ones, which
+        // decide how long one thread waits for the other, are small.
+        work.sort { $0.rows.count > $1.rows.count }
         pool.run(work.count) { part in
             let (i, range) = work[part]
             let (w, out) = targets[i]

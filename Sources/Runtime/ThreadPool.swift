@@ -65,6 +65,23 @@ public final class ThreadPool: @unchecked Sendable {
         }
     }
 
+    /// 0..<n in ranges of whole `unit`s (the last may be short), each about a 2·threads-th of
+    /// what is left (guided scheduling) and none under a 32nd of n: few ranges, the small ones
+    /// last. Jobs whose parts take them in this order end with small parts, so a thread that has
+    /// finished waits less for the other (with equal ranges, half a range on average).
+    public func guidedRanges(_ n: Int, unit: Int = 1) -> [Range<Int>] {
+        let units = (n + unit - 1) / unit
+        let smallest = max(1, units / 32)
+        var ranges: [Range<Int>] = []
+        var start = 0
+        while start < units {
+            let size = min(units - start, max(smallest, (units - start) / (2 * threads)))
+            ranges.append((start * unit)..<min(n, (start + size) * unit))
+            start += size
+        }
+        return ranges
+    }
+
     /// The state workers share with the pool; it outlives the pool until every worker has seen
     /// the stop.
     private final class Shared: @unchecked Sendable {

@@ -5,6 +5,21 @@ import Synchronization
 import Testing
 
 @Suite struct ThreadPoolTests {
+    /// Guided ranges cover 0..<n once, in order, in whole units, none shorter than a 32nd of
+    /// the units (but the last), and never grow.
+    @Test(arguments: [(0, 8), (5, 8), (8, 8), (192, 8), (1536, 8), (8960, 8), (49152, 8), (7, 1), (1000, 1)])
+    func guidedRangesCoverEveryRowOnce(_ n: Int, _ unit: Int) {
+        for threads in [1, 2, 4] {
+            let ranges = ThreadPool(threads: threads).guidedRanges(n, unit: unit)
+            #expect(ranges.first?.lowerBound ?? 0 == 0 && ranges.last?.upperBound ?? 0 == n)
+            #expect(zip(ranges, ranges.dropFirst()).allSatisfy { $0.upperBound == $1.lowerBound && $0.count >= $1.count || $1.upperBound == n })
+            #expect(ranges.allSatisfy { $0.lowerBound % unit == 0 && !$0.isEmpty })
+            let smallest = max(1, (n + unit - 1) / unit / 32) * unit
+            #expect(ranges.dropLast().allSatisfy { $0.count >= smallest })
+            if n >= 32 * unit * 2 * threads { #expect(ranges.count <= 12 + 2 * threads) }
+        }
+    }
+
     /// Every part of every job runs exactly once, whoever runs it.
     @Test func everyPartRunsOnce() {
         let pool = ThreadPool(threads: 2)
