@@ -66,16 +66,19 @@ public final class ThreadPool: @unchecked Sendable {
     }
 
     /// 0..<n in ranges of whole `unit`s (the last may be short), each about a 2·threads-th of
-    /// what is left (guided scheduling) and none under a 32nd of n: few ranges, the small ones
-    /// last. Jobs whose parts take them in this order end with small parts, so a thread that has
-    /// finished waits less for the other (with equal ranges, half a range on average).
+    /// what is left (guided scheduling), none over a 4·threads-th of n nor under a 32nd: few
+    /// ranges, the small ones last. Jobs whose parts take them in this order end with small
+    /// parts, so a thread that has finished waits less for the other (with equal ranges, half a
+    /// range on average). The cap: a worker descheduled by another process (a crowded machine)
+    /// holds at most that much of a job while the caller waits (with ranges of a quarter of n,
+    /// two threads beside a spinning process were slower than one).
     public func guidedRanges(_ n: Int, unit: Int = 1) -> [Range<Int>] {
         let units = (n + unit - 1) / unit
-        let smallest = max(1, units / 32)
+        let smallest = max(1, units / 32), largest = max(1, units / (4 * threads))
         var ranges: [Range<Int>] = []
         var start = 0
         while start < units {
-            let size = min(units - start, max(smallest, (units - start) / (2 * threads)))
+            let size = min(units - start, largest, max(smallest, (units - start) / (2 * threads)))
             ranges.append((start * unit)..<min(n, (start + size) * unit))
             start += size
         }

@@ -6,7 +6,7 @@ import Testing
 
 @Suite struct ThreadPoolTests {
     /// Guided ranges cover 0..<n once, in order, in whole units, none shorter than a 32nd of
-    /// the units (but the last), and never grow.
+    /// the units (but the last) nor longer than a 4·threads-th, and never grow.
     @Test(arguments: [(0, 8), (5, 8), (8, 8), (192, 8), (1536, 8), (8960, 8), (49152, 8), (7, 1), (1000, 1)])
     func guidedRangesCoverEveryRowOnce(_ n: Int, _ unit: Int) {
         for threads in [1, 2, 4] {
@@ -16,7 +16,8 @@ import Testing
             #expect(ranges.allSatisfy { $0.lowerBound % unit == 0 && !$0.isEmpty })
             let smallest = max(1, (n + unit - 1) / unit / 32) * unit
             #expect(ranges.dropLast().allSatisfy { $0.count >= smallest })
-            if n >= 32 * unit * 2 * threads { #expect(ranges.count <= 12 + 2 * threads) }
+            let largest = max(1, (n + unit - 1) / unit / (4 * threads)) * unit
+            #expect(ranges.allSatisfy { $0.count <= largest })
         }
     }
 
