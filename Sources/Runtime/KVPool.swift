@@ -6,8 +6,8 @@ import Foundation
 ///
 /// Layout of one block: [layer][K, V][KV head][slot][headWidth], head-major: the rows one
 /// attention job reads (one KV head of one sequence) lie together, blockSize · headWidth halves
-/// a block, so a long context streams from memory in 2 KiB runs rather than in 128-byte pieces
-/// a whole row of heads apart (SmolLM2's attention 7–15% faster in a scratch harness).
+/// a block (2 KiB for SmolLM2), rather than in pieces of headWidth halves a whole row of heads
+/// apart (SmolLM2's attention 7–15% faster in a scratch harness).
 public final class KVPool: @unchecked Sendable {
     // Written only by the runtime's forward pass, on the engine thread.
     public let blockCount: Int

@@ -47,7 +47,7 @@ public final class Model: @unchecked Sendable {
     /// Token-by-token work (embedding, norms, activation quantization, RoPE with the KV write,
     /// SwiGLU) goes to the pool only in parts of at least this many elements: a decode step's
     /// few tokens are done sooner by the engine thread alone than split, since each pooled job
-    /// costs a hand-off and a wait, and a step has about ten such small jobs a layer.
+    /// costs a hand-off and a wait, and a step has about seven such small jobs a layer.
     static let elementsPerPart = 8192
     /// Tokens a part for token-by-token work on `width` elements each.
     private func tokensPerPart(_ width: Int) -> Int { max(1, Self.elementsPerPart / max(1, width)) }
