@@ -9,10 +9,12 @@ import Synchronization
 ///
 /// When the machine is oversubscribed (another process busy on the cores), a worker can be
 /// descheduled holding a part, and the caller waits for it: two threads can be slower than
-/// one. So the caller compares, over each window of 64 jobs, how long it waited for the
+/// one. So the caller compares, over each window of 32 jobs, how long it waited for the
 /// workers with how long they would have taken to run their parts at its own pace (its time
 /// per part times the parts they ran): when it waited longer and the machine is crowded, it
-/// runs the jobs alone for 200 ms, then tries the workers again. Crowded: the kernel's count of
+/// runs the jobs alone for 500 ms, then tries the workers again (each try costs a window of
+/// jobs with a worker that may be descheduled: a decode step pools about five jobs a layer,
+/// so 64 jobs were almost half a SmolLM2 token, every 200 ms). Crowded: the kernel's count of
 /// how long the pool's threads waited for a core (/proc/self/task/TID/schedstat), read every
 /// 25 ms of pooled jobs, was over 15% of the time: a process spinning on a core makes it 20 to
 /// 45%, while short bursts of other threads (a load generator, the server's own I/O) keep it
@@ -114,8 +116,8 @@ public final class ThreadPool: @unchecked Sendable {
         private var crowded = false
         private var aloneUntil: UInt64 = 0
         private(set) var jobsAlone = 0
-        static let window = 64
-        static let aloneFor: UInt64 = 200_000_000  // 200 ms, then the workers are tried again
+        static let window = 32
+        static let aloneFor: UInt64 = 500_000_000  // 500 ms, then the workers are tried again
         static let sample: UInt64 = 25_000_000  // 25 ms of pooled jobs
         /// The share of the time the pool's threads wait for a core above which the machine is crowded.
         static let crowdedShare = 0.15
