@@ -12,14 +12,16 @@ import Synchronization
 /// one. So the caller compares, over each window of 32 jobs, how long it waited for the
 /// workers with how long they would have taken to run their parts at its own pace (its time
 /// per part times the parts they ran): when it waited longer and the machine is crowded, it
-/// runs the jobs alone for 500 ms, then tries the workers again (each try costs a window of
-/// jobs with a worker that may be descheduled: a decode step pools about five jobs a layer,
-/// so 64 jobs were almost half a SmolLM2 token, every 200 ms). Crowded: the kernel's count of
+/// runs the jobs alone for 100 ms, then tries the workers again; while they still keep it
+/// waiting, each time twice as long, up to 1.6 s (each try costs a window of jobs with a worker
+/// that may be descheduled: a decode step pools about five jobs a layer, so a window of 64 jobs
+/// tried every 200 ms was almost half a SmolLM2 token five times a second). Crowded: the kernel's count of
 /// how long the pool's threads waited for a core (/proc/self/task/TID/schedstat), read every
-/// 25 ms of pooled jobs, was over 15% of the time: a process spinning on a core makes it 20 to
-/// 45%, while short bursts of other threads (a load generator, the server's own I/O) keep it
-/// at a few percent, so one preemption by them does not send the caller alone. Parts compute
-/// the same whoever runs them, so results do not change.
+/// 25 ms of pooled jobs, was over 15% of the time in two samples running: a process spinning
+/// on a core makes it 20 to 45% in every sample, while short bursts of other threads (a load
+/// generator, the server's own I/O) keep it at a few percent and cross 15% in one sample now
+/// and then, so they do not send the caller alone. Parts compute the same whoever runs them,
+/// so results do not change.
 ///
 /// Used by one caller thread at a time (the engine thread); `run` blocks until every part
 /// has finished. The workers stop when the pool is released.
@@ -109,15 +111,22 @@ public final class ThreadPool: @unchecked Sendable {
         // The caller's own bookkeeping (only the caller thread touches these): nanoseconds it
         // waited for the workers in the current window of jobs, and the workers' parts priced at
         // its own time per part; when the current sample of the run-queue delay started (0:
-        // none) and the delay then; whether the last sample found the machine crowded; until
+        // none) and the delay then; whether the last two samples found the machine crowded
+        // (a burst of a load generator's threads crosses the share in one sample now and then,
+        // a process spinning on a core in every one), and whether the last one did; until
         // when it runs jobs alone.
         private var waited: UInt64 = 0, workersWorth: Double = 0, windowJobs = 0
         private var sampleStart: UInt64 = 0, sampleDelay: UInt64 = 0
-        private var crowded = false
+        private var crowded = false, lastOver = false
         private var aloneUntil: UInt64 = 0
         private(set) var jobsAlone = 0
+        /// Going alone again right after a try of the workers doubles the time alone (`streak`).
+        private var streak = 0
         static let window = 32
-        static let aloneFor: UInt64 = 500_000_000  // 500 ms, then the workers are tried again
+        /// 100 ms alone, then the workers are tried again; each time in a row that they still
+        /// keep the caller waiting, twice as long, up to 1.6 s.
+        static let aloneFor: UInt64 = 100_000_000
+        static let longestStreak = 4
         static let sample: UInt64 = 25_000_000  // 25 ms of pooled jobs
         /// The share of the time the pool's threads wait for a core above which the machine is crowded.
         static let crowdedShare = 0.15
@@ -144,7 +153,12 @@ public final class ThreadPool: @unchecked Sendable {
             }
             windowJobs += 1
             guard windowJobs == Self.window else { return }
-            if Double(waited) > workersWorth && crowded { aloneUntil = now + Self.aloneFor }
+            if Double(waited) > workersWorth && crowded {
+                aloneUntil = now + Self.aloneFor << UInt64(streak)
+                streak = min(streak + 1, Self.longestStreak)
+            } else {
+                streak = 0
+            }
             waited = 0
             workersWorth = 0
             windowJobs = 0
@@ -157,7 +171,9 @@ public final class ThreadPool: @unchecked Sendable {
                 return
             }
             guard now - sampleStart >= Self.sample, let d = runQueueDelay() else { return }
-            crowded = Double(d &- sampleDelay) / (Double(now - sampleStart) * Double(threads)) > Self.crowdedShare
+            let over = Double(d &- sampleDelay) / (Double(now - sampleStart) * Double(threads)) > Self.crowdedShare
+            crowded = over && lastOver
+            lastOver = over
             (sampleStart, sampleDelay) = (now, d)
         }
 
