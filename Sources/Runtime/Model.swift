@@ -44,6 +44,8 @@ public final class Model: @unchecked Sendable {
     /// The sliding-window layers' rope base, when the model has such layers.
     private let ropeBaseSWA: Float?
     private let parts: Int
+    /// workPlan's plans, by each group's first matrix (touched by the engine thread only).
+    private var workPlans: [UnsafeRawPointer: [(target: Int, rows: Range<Int>)]] = [:]
     /// Token-by-token work (embedding, norms, activation quantization, RoPE with the KV write,
     /// SwiGLU) goes to the pool only in parts of at least this many elements: a decode step's
     /// few tokens are done sooner by the engine thread alone than split, since each pooled job
@@ -276,17 +278,12 @@ public final class Model: @unchecked Sendable {
         }
         // Every matrix's rows in ranges (whole tiles of eight rows for packed types), all of
         // them one job for the pool: one wait for the matrices together.
-        var work: [(target: Int, rows: Range<Int>)] = []
         var inputs: [(activations: UnsafeMutableRawPointer, rowBytes: Int, tiles: UnsafeRawPointer?)] = []
-        for (i, (w, _)) in targets.enumerated() {
+        for (w, _) in targets {
             let (buffer, rowBytes) = slots[ck_vec_dot_type(w.type.rawValue)]!
             inputs.append((buffer, rowBytes, packed[w.data].map { UnsafeRawPointer($0) }))
-            let unit = ck_packable(w.type.rawValue) != 0 ? 8 : 1
-            work += pool.guidedRanges(w.rows, unit: unit).map { (i, $0) }
         }
-        // Largest first: the threads take the ranges in this order, so the last ones, which
-        // decide how long one thread waits for the other, are small.
-        work.sort { $0.rows.count > $1.rows.count }
+        let work = workPlan(targets.map(\.0))
         pool.run(work.count) { part in
             let (i, range) = work[part]
             let (w, out) = targets[i]
@@ -299,6 +296,21 @@ public final class Model: @unchecked Sendable {
                 _ = ck_matmul_q(w.type.rawValue, w.data, w.rowBytes, Int64(cols), buffer, rowBytes, Int64(tokens), out, Int64(w.rows), r0, r1)
             }
         }
+    }
+
+    /// The ranges of a matmul job over `matrices` (guided, whole tiles of eight rows for packed
+    /// types), largest first: the threads take them in this order, so the last ones, which
+    /// decide how long one thread waits for the other, are small. They depend on the shapes
+    /// only, so each group of matrices (known by its first) is planned once.
+    private func workPlan(_ matrices: [Matrix]) -> [(target: Int, rows: Range<Int>)] {
+        if let plan = workPlans[matrices[0].data] { return plan }
+        var plan: [(target: Int, rows: Range<Int>)] = []
+        for (i, w) in matrices.enumerated() {
+            plan += pool.guidedRanges(w.rows, unit: ck_packable(w.type.rawValue) != 0 ? 8 : 1).map { (i, $0) }
+        }
+        plan.sort { $0.rows.count > $1.rows.count }
+        workPlans[matrices[0].data] = plan
+        return plan
     }
 
     func rmsNorm(_ input: UnsafeMutablePointer<Float>, _ w: [Float], into out: UnsafeMutablePointer<Float>, width: Int, tokens: Int) {

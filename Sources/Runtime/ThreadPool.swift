@@ -13,10 +13,9 @@ import Synchronization
 /// workers with how long they would have taken to run their parts at its own pace (its time
 /// per part times the parts they ran): when it waited longer and the machine is crowded, it
 /// runs the jobs alone for 100 ms, then tries the workers again; while they still keep it
-/// waiting, each time twice as long, up to 1.6 s (each try costs a window of jobs with a worker
-/// that may be descheduled: a decode step pools about five jobs a layer, so a window of 64 jobs
-/// tried every 200 ms was almost half a SmolLM2 token five times a second). Crowded: the kernel's count of
-/// how long the pool's threads waited for a core (/proc/self/task/TID/schedstat), read every
+/// waiting, each time twice as long, up to 1.6 s, since each try costs a window of jobs with a
+/// worker that may be descheduled. Crowded: the kernel's count of how long the pool's threads
+/// waited for a core (/proc/self/task/TID/schedstat), read every
 /// 25 ms of pooled jobs, was over 15% of the time in two samples running: a process spinning
 /// on a core makes it 20 to 45% in every sample, while short bursts of other threads (a load
 /// generator, the server's own I/O) keep it at a few percent and cross 15% in one sample now
