@@ -213,9 +213,12 @@ public final class Engine: @unchecked Sendable {
             s.sampled = token
             if let k = s.request.request.logprobs { s.sampledLogprobs = Sampler.logprobs(logits, token: token, top: k) }
         }
-        costs.observe(tokens: batch.count, seconds: Double(DispatchTime.now().uptimeNanoseconds - t0) / 1e9)
+        let seconds = Double(DispatchTime.now().uptimeNanoseconds - t0) / 1e9
+        costs.observe(tokens: batch.count, seconds: seconds)
         stats.steps += 1
         stats.tokensLastStep = batch.count
+        stats.stepTokens += batch.count
+        stats.stepSeconds += seconds
         for w in work {
             scheduler.completed(w)
             let s = w.sequence

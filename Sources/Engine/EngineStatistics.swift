@@ -13,6 +13,9 @@ public struct EngineStatistics: Sendable, Equatable {
     public var preemptions = 0
     public var steps = 0
     public var tokensLastStep = 0
+    /// Tokens fed to the runtime over all steps, and the seconds its forward passes took.
+    public var stepTokens = 0
+    public var stepSeconds = 0.0
     public var promptTokensComputed = 0
     public var tokensGenerated = 0
     public var requestsCompleted = 0

@@ -100,11 +100,15 @@ public final class Metrics: @unchecked Sendable {
             ("martlet_preemptions_total", "counter", "Sequences preempted because the KV cache was full.", { $0.preemptions }),
             ("martlet_prefix_cache_hits_total", "counter", "KV blocks found in the prefix cache.", { $0.prefixCacheHits }),
             ("martlet_pool_jobs_alone_total", "counter", "Thread-pool jobs run without the workers because the machine was crowded.", { $0.jobsRunAlone }),
+            ("martlet_engine_steps_total", "counter", "Forward passes (steps) of the batch.", { $0.steps }),
+            ("martlet_engine_step_tokens_total", "counter", "Tokens fed to forward passes (decode tokens and prefill chunks).", { $0.stepTokens }),
         ]
         for (name, type, help, value) in gauges {
             family(name, type, help)
             for (model, e) in models { out += "\(name){model=\"\(Self.escape(model))\"} \(value(e))\n" }
         }
+        family("martlet_engine_step_seconds_total", "counter", "Seconds spent in forward passes.")
+        for (model, e) in models { out += "martlet_engine_step_seconds_total{model=\"\(Self.escape(model))\"} \(e.stepSeconds)\n" }
         family("martlet_prefix_cache_hit_ratio", "gauge", "Prompt tokens served from the prefix cache over prompt tokens.")
         for (model, _) in models {
             let prompt = tokens[model + "|prompt"] ?? 0
