@@ -21,7 +21,7 @@ let package = Package(
         .target(name: "JSON"),
         .target(name: "Templates", dependencies: ["JSON"]),
         .target(name: "Runtime", dependencies: ["CKernels", "GGUF"]),
-        .target(name: "Engine", dependencies: ["Runtime", "Tokenization"]),
+        .target(name: "Engine", dependencies: ["CKernels", "Runtime", "Tokenization"]),
         .systemLibrary(name: "CZlib", pkgConfig: "zlib", providers: [.apt(["zlib1g-dev"])]),
         .systemLibrary(name: "COpenSSL", pkgConfig: "openssl", providers: [.apt(["libssl-dev"])]),
         .systemLibrary(name: "CEpoll"),  // <sys/epoll.h>, which Glibc's module leaves out

@@ -2,14 +2,52 @@
 #include "ck_internal.h"
 #include <math.h>
 #include <string.h>
+#if defined(__x86_64__)
+#include <immintrin.h>
+#endif
 
 // Element-wise and per-row operations of the forward pass. Each works on one row (one
 // token) with a fixed order of operations, so a token's result never depends on its batch.
 
+// The sum of squares of x in double (ggml_compute_forward_rms_norm's precision): each
+// square a float product, as ggml's, added into eight running sums (element i into sum i % 8),
+// combined pairwise as ((0 + 4) + (2 + 6)) + ((1 + 5) + (3 + 7)). One sequential sum was a
+// chain of dependent double adds, 2% of a decode step of four sequences; the eight sums are
+// the same on both paths, so the same bits. (Against ggml's one sum the double differs in its
+// last bits, far below the float the mean is rounded to.)
+static double sum_squares_lanes(const float *x, int64_t from, int64_t n, double *lanes) {
+    for (int64_t i = from; i < n; i++) lanes[i % 8] += (double)(x[i] * x[i]);
+    return ((lanes[0] + lanes[4]) + (lanes[2] + lanes[6])) + ((lanes[1] + lanes[5]) + (lanes[3] + lanes[7]));
+}
+
+#if defined(__x86_64__)
+__attribute__((target("avx2")))
+static double sum_squares_avx2(const float *x, int64_t n) {
+    __m256d lo = _mm256_setzero_pd(), hi = _mm256_setzero_pd();  // sums 0–3 and 4–7
+    int64_t i = 0;
+    for (; i + 8 <= n; i += 8) {
+        const __m256 v = _mm256_loadu_ps(x + i);
+        const __m256 sq = _mm256_mul_ps(v, v);
+        lo = _mm256_add_pd(lo, _mm256_cvtps_pd(_mm256_castps256_ps128(sq)));
+        hi = _mm256_add_pd(hi, _mm256_cvtps_pd(_mm256_extractf128_ps(sq, 1)));
+    }
+    double lanes[8];
+    _mm256_storeu_pd(lanes, lo);
+    _mm256_storeu_pd(lanes + 4, hi);
+    return sum_squares_lanes(x, i, n, lanes);
+}
+#endif
+
 void ck_rms_norm(const float *x, const float *w, float *y, int64_t n, float eps) {
-    // ggml_compute_forward_rms_norm: the sum of squares in double, the scale in float.
-    double sum = 0;
-    for (int64_t i = 0; i < n; i++) sum += (double)(x[i] * x[i]);
+    double sum;
+#if defined(__x86_64__)
+    if (ck_cpu_features() & CK_CPU_AVX2) sum = sum_squares_avx2(x, n);
+    else
+#endif
+    {
+        double lanes[8] = {0, 0, 0, 0, 0, 0, 0, 0};
+        sum = sum_squares_lanes(x, 0, n, lanes);
+    }
     const float mean = (float)(sum / (double)n);
     const float scale = 1.0f / sqrtf(mean + eps);
     if (w) {
@@ -46,7 +84,6 @@ void ck_rope(float *x, int64_t n_rot, const float *cs, int neox) {
 }
 
 #if defined(__x86_64__)
-#include <immintrin.h>
 // exp(x) as ggml's AVX2 ggml_v_expf computes it (a polynomial adapted from Arm's optimized
 // routines, within 1.5 ulp), so SiLU rounds as llama.cpp's does. Lanes outside its fast
 // range (|n| > 126) fall back to expf.
@@ -128,6 +165,40 @@ void ck_geglu(const float *g, const float *u, float *out, int64_t n) {
 // exp(x) as v_expf computes each lane (the same operations, fused where it fuses; lanes outside
 // its fast range to expf), for the softmax of attention, whose vector path takes eight scores a
 // time with v_expf and whose scalar path and tails take this: both round alike.
+// The first index holding the largest value: the maximum eight lanes at a time (a NaN lane of x
+// loses to the running maximum, which starts at x[0] and so is never NaN), then the first
+// element equal to it. As the scalar scan `best = i when x[i] > x[best]`, which is the fallback.
+#if defined(__x86_64__)
+__attribute__((target("avx2")))
+static float max_avx2(const float *x, int64_t n) {
+    __m256 m0 = _mm256_set1_ps(x[0]), m1 = m0;
+    int64_t i = 0;
+    for (; i + 16 <= n; i += 16) {
+        m0 = _mm256_max_ps(_mm256_loadu_ps(x + i), m0);  // max_ps(a, b) gives b when either is NaN
+        m1 = _mm256_max_ps(_mm256_loadu_ps(x + i + 8), m1);
+    }
+    float lanes[8], m;
+    _mm256_storeu_ps(lanes, _mm256_max_ps(m0, m1));
+    m = lanes[0];
+    for (int k = 1; k < 8; k++) if (lanes[k] > m) m = lanes[k];
+    for (; i < n; i++) if (x[i] > m) m = x[i];
+    return m;
+}
+#endif
+
+int64_t ck_argmax(const float *x, int64_t n) {
+    if (x[0] != x[0]) return 0;
+#if defined(__x86_64__)
+    if (ck_cpu_features() & CK_CPU_AVX2) {
+        const float m = max_avx2(x, n);
+        for (int64_t i = 0; i < n; i++) if (x[i] == m) return i;
+    }
+#endif
+    int64_t best = 0;
+    for (int64_t i = 1; i < n; i++) if (x[i] > x[best]) best = i;
+    return best;
+}
+
 float ck_expf(float x) {
     const float r = 0x1.8p23f;
     const float z = fmaf(x, 0x1.715476p+0f, r);

@@ -1,3 +1,4 @@
+import CKernels
 import Foundation
 import Runtime
 
@@ -44,11 +45,7 @@ struct Sampler {
             }
         }
         // MARK: Greedy: the highest logit, the lowest id among ties
-        if p.temperature == 0 {
-            var best = 0
-            for i in 1..<n where z[i] > z[best] { best = i }
-            return Int32(best)
-        }
+        if p.temperature == 0 { return Int32(ck_argmax(z, Int64(n))) }
         // MARK: Candidates: top-k (all when 0), in descending order when ordered
         // Taken out of the scratch so they are uniquely referenced and reuse their storage.
         var candidates = scratch.candidates

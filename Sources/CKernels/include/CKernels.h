@@ -110,6 +110,10 @@ void ck_rope(float *x, int64_t n_rot, const float *cs, int neox);
 void ck_swiglu(const float *g, const float *u, float *out, int64_t n);
 void ck_geglu(const float *g, const float *u, float *out, int64_t n);
 
+/// The index of the largest of x[0..n), the lowest among equals, NaNs passed over (x[0] when it
+/// is NaN): greedy sampling's choice. n ≥ 1.
+int64_t ck_argmax(const float *x, int64_t n);
+
 /// exp(x) as attention's softmax computes it (ggml's vector polynomial, within 2 ulp).
 float ck_expf(float x);
 
