@@ -44,8 +44,8 @@ public final class Model: @unchecked Sendable {
     /// The sliding-window layers' rope base, when the model has such layers.
     private let ropeBaseSWA: Float?
     private let parts: Int
-    /// workPlan's plans, by each group's first matrix (touched by the engine thread only).
-    private var workPlans: [UnsafeRawPointer: [(target: Int, rows: Range<Int>)]] = [:]
+    /// matmulPlan's plans, by each group's first matrix (touched by the engine thread only).
+    private var matmulPlans: [UnsafeRawPointer: MatmulPlan] = [:]
     /// Token-by-token work (embedding, norms, activation quantization, RoPE with the KV write,
     /// SwiGLU) goes to the pool only in parts of at least this many elements: a decode step's
     /// few tokens are done sooner by the engine thread alone than split, since each pooled job
@@ -127,6 +127,7 @@ public final class Model: @unchecked Sendable {
         for p in [x, h, q, k, v, attn, gate, up, scoreScratch, logits, ropeAngles] { p.deallocate() }
         for p in quantized { p.deallocate() }
         for p in packed.values { p.deallocate() }
+        for plan in matmulPlans.values { plan.parts.deallocate() }
     }
 
     /// Where the batch tokens' rope angles for the ordinary or the sliding-window layers start.
@@ -262,54 +263,76 @@ public final class Model: @unchecked Sendable {
     /// quantized once per activation format (as llama.cpp does), then output rows are split
     /// across the pool; every dot product is the same computation whatever the batch.
     func matmul(_ targets: [(Matrix, UnsafeMutablePointer<Float>)], _ input: UnsafeMutablePointer<Float>, _ tokens: Int) {
+        let plan = matmulPlan(targets)
         let cols = targets[0].0.cols
-        var slots: [Int32: (UnsafeMutableRawPointer, Int)] = [:]
-        for (w, _) in targets {
-            let atype = ck_vec_dot_type(w.type.rawValue)
-            precondition(atype >= 0 && w.cols == cols, "matmul: unsupported type \(w.type.name) for \(w.name)")
-            if slots[atype] != nil { continue }
-            let buffer = quantized[slots.count]
-            let rowBytes = ck_row_bytes(UInt32(atype), Int64(cols))
+        for (atype, buffer, rowBytes) in plan.inputs {
             precondition(rowBytes * tokens <= quantizedBytes)
             pool.parallelFor(tokens, minimumPerPart: tokensPerPart(cols)) { r in
                 for it in r { ck_quantize_row(UInt32(atype), input + it * cols, buffer + it * rowBytes, Int64(cols)) }
             }
-            slots[atype] = (buffer, rowBytes)
         }
-        // Every matrix's rows in ranges (whole tiles of eight rows for packed types), all of
-        // them one job for the pool: one wait for the matrices together.
-        var inputs: [(activations: UnsafeMutableRawPointer, rowBytes: Int, tiles: UnsafeRawPointer?)] = []
-        for (w, _) in targets {
-            let (buffer, rowBytes) = slots[ck_vec_dot_type(w.type.rawValue)]!
-            inputs.append((buffer, rowBytes, packed[w.data].map { UnsafeRawPointer($0) }))
-        }
-        let work = workPlan(targets.map(\.0))
-        pool.run(work.count) { part in
-            let (i, range) = work[part]
-            let (w, out) = targets[i]
-            let (buffer, rowBytes, tiles) = inputs[i]
-            let (r0, r1) = (Int64(range.lowerBound), Int64(range.upperBound))
-            if ck_packable(w.type.rawValue) != 0 {
-                _ = ck_matmul_packed(w.type.rawValue, tiles, w.data, w.rowBytes, Int64(cols), buffer, rowBytes,
-                                     Int64(tokens), out, Int64(w.rows), r0, r1)
+        // The parts are plain values behind a pointer: a part takes no reference counts (atomic
+        // operations on counts both threads touch were 2% of a four-sequence decode step).
+        let parts = plan.parts.baseAddress!, n = Int64(cols), nt = Int64(tokens)
+        pool.run(plan.parts.count) { i in
+            let d = parts[i]
+            if d.packable {
+                _ = ck_matmul_packed(d.type, d.tiles, d.data, d.rowBytes, n, d.activations, d.activationRowBytes, nt, d.out, d.ldy, d.r0, d.r1)
             } else {
-                _ = ck_matmul_q(w.type.rawValue, w.data, w.rowBytes, Int64(cols), buffer, rowBytes, Int64(tokens), out, Int64(w.rows), r0, r1)
+                _ = ck_matmul_q(d.type, d.data, d.rowBytes, n, d.activations, d.activationRowBytes, nt, d.out, d.ldy, d.r0, d.r1)
             }
         }
     }
 
-    /// The ranges of a matmul job over `matrices` (guided, whole tiles of eight rows for packed
-    /// types), largest first: the threads take them in this order, so the last ones, which
-    /// decide how long one thread waits for the other, are small. They depend on the shapes
-    /// only, so each group of matrices (known by its first) is planned once.
-    private func workPlan(_ matrices: [Matrix]) -> [(target: Int, rows: Range<Int>)] {
-        if let plan = workPlans[matrices[0].data] { return plan }
-        var plan: [(target: Int, rows: Range<Int>)] = []
-        for (i, w) in matrices.enumerated() {
-            plan += pool.guidedRanges(w.rows, unit: ck_packable(w.type.rawValue) != 0 ? 8 : 1).map { (i, $0) }
+    /// One part of a matmul job: rows [r0, r1) of one matrix, with everything the kernel needs.
+    struct MatmulPart {
+        let type: UInt32
+        let packable: Bool
+        let tiles: UnsafeRawPointer?
+        let data: UnsafeRawPointer
+        let rowBytes: Int
+        let activations: UnsafeMutableRawPointer
+        let activationRowBytes: Int
+        let out: UnsafeMutablePointer<Float>
+        let ldy, r0, r1: Int64
+    }
+
+    /// A group of matrices' matmul job: the activation formats to quantize the input into
+    /// (ggml's vec_dot_type, one buffer each) and the parts: every matrix's rows in guided
+    /// ranges (whole tiles of eight rows for packed types), largest first, all of them one job
+    /// for the pool (one wait for the matrices together). The threads take the parts in order,
+    /// so the last ones, which decide how long one thread waits for the other, are small.
+    struct MatmulPlan {
+        let inputs: [(atype: Int32, buffer: UnsafeMutableRawPointer, rowBytes: Int)]
+        let parts: UnsafeMutableBufferPointer<MatmulPart>
+    }
+
+    /// The plan depends on the group's shapes and buffers only (each call site passes the same
+    /// matrices and outputs), so each group (known by its first matrix) is planned once.
+    private func matmulPlan(_ targets: [(Matrix, UnsafeMutablePointer<Float>)]) -> MatmulPlan {
+        if let plan = matmulPlans[targets[0].0.data] { return plan }
+        let cols = targets[0].0.cols
+        var inputs: [(atype: Int32, buffer: UnsafeMutableRawPointer, rowBytes: Int)] = []
+        var parts: [MatmulPart] = []
+        for (w, out) in targets {
+            let atype = ck_vec_dot_type(w.type.rawValue)
+            precondition(atype >= 0 && w.cols == cols, "matmul: unsupported type \(w.type.name) for \(w.name)")
+            if !inputs.contains(where: { $0.atype == atype }) {
+                inputs.append((atype, quantized[inputs.count], ck_row_bytes(UInt32(atype), Int64(cols))))
+            }
+            let input = inputs.first { $0.atype == atype }!
+            let packable = ck_packable(w.type.rawValue) != 0
+            for rows in pool.guidedRanges(w.rows, unit: packable ? 8 : 1) {
+                parts.append(MatmulPart(type: w.type.rawValue, packable: packable, tiles: packed[w.data].map { UnsafeRawPointer($0) },
+                                        data: w.data, rowBytes: w.rowBytes, activations: input.buffer, activationRowBytes: input.rowBytes,
+                                        out: out, ldy: Int64(w.rows), r0: Int64(rows.lowerBound), r1: Int64(rows.upperBound)))
+            }
         }
-        plan.sort { $0.rows.count > $1.rows.count }
-        workPlans[matrices[0].data] = plan
+        parts.sort { $0.r1 - $0.r0 > $1.r1 - $1.r0 }
+        let buffer = UnsafeMutableBufferPointer<MatmulPart>.allocate(capacity: parts.count)
+        _ = buffer.initialize(from: parts)
+        let plan = MatmulPlan(inputs: inputs, parts: buffer)
+        matmulPlans[targets[0].0.data] = plan
         return plan
     }
 

@@ -97,8 +97,11 @@ public final class ThreadPool: @unchecked Sendable {
         var parts = 0
         var stopping = false
         let generation = Atomic<Int>(0)
-        let nextPart = Atomic<Int>(0)
-        let finished = Atomic<Int>(0)
+        /// The next part to take, and the parts done (each thread adds its count once, when no
+        /// part is left): each on a cache line of its own, away from `generation`, which the
+        /// idle worker reads in a loop. Taken per part and shared with the spinning reader,
+        /// these counters were 1–2% of a four-sequence decode step.
+        let nextPart = PaddedCounter(), finished = PaddedCounter()
         /// Workers inside `work` for the current job; `run` returns only when none is.
         let active = Atomic<Int>(0)
 
@@ -215,8 +218,8 @@ public final class ThreadPool: @unchecked Sendable {
             lock.lock()
             job = body
             parts = count
-            nextPart.store(0, ordering: .relaxed)
-            finished.store(0, ordering: .relaxed)
+            nextPart.value.store(0, ordering: .relaxed)
+            finished.value.store(0, ordering: .relaxed)
             generation.add(1, ordering: .releasing)
             lock.broadcast()
             lock.unlock()
@@ -224,7 +227,7 @@ public final class ThreadPool: @unchecked Sendable {
             let mine = work(body, count)
             let t1 = DispatchTime.now().uptimeNanoseconds
             var spins = 0
-            while finished.load(ordering: .acquiring) < count {
+            while finished.value.load(ordering: .acquiring) < count {
                 spins += 1
                 if spins > 2000 { sched_yield() }
             }
@@ -242,12 +245,13 @@ public final class ThreadPool: @unchecked Sendable {
         func work(_ body: (Int) -> Void, _ count: Int) -> Int {
             var ran = 0
             while true {
-                let p = nextPart.add(1, ordering: .relaxed).oldValue
-                if p >= count { return ran }
+                let p = nextPart.value.wrappingAdd(1, ordering: .relaxed).oldValue
+                if p >= count { break }
                 body(p)
                 ran += 1
-                finished.add(1, ordering: .releasing)
             }
+            if ran > 0 { finished.value.wrappingAdd(ran, ordering: .releasing) }
+            return ran
         }
 
         func workerLoop() {
@@ -281,4 +285,11 @@ public final class ThreadPool: @unchecked Sendable {
             }
         }
     }
+}
+
+/// An atomic counter alone on its cache line (64 bytes of padding on either side).
+final class PaddedCounter: Sendable {
+    private let before: (Int, Int, Int, Int, Int, Int, Int, Int) = (0, 0, 0, 0, 0, 0, 0, 0)
+    let value = Atomic<Int>(0)
+    private let after: (Int, Int, Int, Int, Int, Int, Int, Int) = (0, 0, 0, 0, 0, 0, 0, 0)
 }
