@@ -162,9 +162,6 @@ void ck_geglu(const float *g, const float *u, float *out, int64_t n) {
     for (int64_t i = 0; i < n; i++) out[i] = gelu_scalar(g[i]) * u[i];
 }
 
-// exp(x) as v_expf computes each lane (the same operations, fused where it fuses; lanes outside
-// its fast range to expf), for the softmax of attention, whose vector path takes eight scores a
-// time with v_expf and whose scalar path and tails take this: both round alike.
 // The first index holding the largest value: the maximum eight lanes at a time (a NaN lane of x
 // loses to the running maximum, which starts at x[0] and so is never NaN), then the first
 // element equal to it. As the scalar scan `best = i when x[i] > x[best]`, which is the fallback.
@@ -199,6 +196,9 @@ int64_t ck_argmax(const float *x, int64_t n) {
     return best;
 }
 
+// exp(x) as v_expf computes each lane (the same operations, fused where it fuses; lanes outside
+// its fast range to expf), for the softmax of attention, whose vector path takes eight scores a
+// time with v_expf and whose scalar path and tails take this: both round alike.
 float ck_expf(float x) {
     const float r = 0x1.8p23f;
     const float z = fmaf(x, 0x1.715476p+0f, r);
