@@ -243,19 +243,18 @@ static void softmax_scores(float *scores, int64_t groups, int64_t n, int64_t fir
 }
 
 #if defined(__x86_64__)
-// ck_attend_group with the half-precision keys and values of each 16 positions converted
-// once for all the heads of the group (the next 16 fetched meanwhile), the scores of eight
-// positions at a time (dots8), and the value sums eight lanes at a time, kept in registers (a
-// constant count per weigh_rows call; a variable one left them on the stack): the same
-// operations on the same values (each dot product in ck_dot_f32's order; a multiply, then an
-// add, never fused; each head's output still summed in position order), so the same bits.
+// ck_attend_group reading the half-precision keys and values where they lie: each row's
+// vectors are converted as they are used, once for up to three heads of the group (their
+// sums in registers), and never stored as floats (converting rows into a float copy first,
+// then reading it back once per head, was half of the kernel's time). The same operations on
+// the same values as the scalar path (each dot product in ck_dot_f32's order; each head's
+// output summed in position order, a fused multiply-add per value), so the same bits.
 // For head_dim a multiple of 32, head_dim_v of 8, both at most 256.
-enum { ATTEND_CHUNK = 16 };
 
 // softmax_scores eight positions at a time (v_expf lane by lane as ck_expf; the sums in sum8's
-// lanes), the tail by exp_into_lanes as there.
+// lanes), the tail by exp_into_lanes as there; then each probability normalized (p · inv).
 __attribute__((target("avx2,fma")))
-static void softmax_scores_avx2(float *scores, int64_t groups, int64_t n, int64_t first, int64_t last, const float *maxv, float *inv) {
+static void softmax_scores_avx2(float *scores, int64_t groups, int64_t n, int64_t first, int64_t last, const float *maxv) {
     for (int64_t g = 0; g < groups; g++) {
         float *sg = scores + g * n;
         const __m256 m = _mm256_set1_ps(maxv[g]);
@@ -269,72 +268,38 @@ static void softmax_scores_avx2(float *scores, int64_t groups, int64_t n, int64_
         float lanes[8];
         _mm256_storeu_ps(lanes, acc);
         exp_into_lanes(sg, j, first, last, maxv[g], lanes);
-        inv[g] = 1.0f / sum8(lanes);
+        const float inv = 1.0f / sum8(lanes);
+        const __m256 vi = _mm256_set1_ps(inv);
+        for (j = first; j + 8 <= last + 1; j += 8) _mm256_storeu_ps(sg + j, _mm256_mul_ps(_mm256_loadu_ps(sg + j), vi));
+        for (; j <= last; j++) sg[j] *= inv;
     }
 }
 
-// Rows j0..j1 − 1 (width halves each) to floats: one division for the chunk, then slot by slot
-// (a division per row took a third of the kernel's time).
-__attribute__((target("avx2,f16c")))
-static void convert_rows(const uint16_t *base, const int32_t *block_table, int64_t block_size, int64_t block_stride, int64_t row_stride,
-                         int64_t j0, int64_t j1, int64_t width, float *rows) {
-    int64_t blk = j0 / block_size, slot = j0 % block_size;
-    for (int64_t j = j0; j < j1; j++) {
-        const uint16_t *r = base + block_table[blk] * block_stride + slot * row_stride;
-        for (int64_t d = 0; d < width; d += 8)
-            _mm256_storeu_ps(rows + (j - j0) * width + d, _mm256_cvtph_ps(_mm_loadu_si128((const __m128i *)(r + d))));
-        if (++slot == block_size) { slot = 0; blk++; }
-    }
+// Where position j's row lies (keys or values).
+static inline const uint16_t *row_at(const uint16_t *base, const int32_t *block_table, int64_t block_size, int64_t block_stride,
+                                     int64_t row_stride, int64_t j) {
+    return base + block_table[j / block_size] * block_stride + (j % block_size) * row_stride;
 }
 
-// The end of the chunk of positions that starts at j, in a context of n.
-static inline int64_t chunk_end(int64_t j, int64_t n) { return j + ATTEND_CHUNK <= n ? j + ATTEND_CHUNK : n; }
-
-// Asks for positions [j0, j1)'s rows (width halves each) ahead of their use: each chunk's
-// while the one before is worked on (the rows of a long context come from memory, not the
-// cache; without this, half of the kernel's time went to waiting on the conversion's loads).
+// Asks for the block after position j's (the rows of a long context come from memory; without
+// fetching ahead, half of the kernel's time went to waiting on them): `bytes` of each.
 __attribute__((target("avx2")))
-static void prefetch_rows(const uint16_t *base, const int32_t *block_table, int64_t block_size, int64_t block_stride, int64_t row_stride,
-                          int64_t j0, int64_t j1, int64_t width) {
-    int64_t blk = j0 / block_size, slot = j0 % block_size;
-    for (int64_t j = j0; j < j1; j++) {
-        const char *r = (const char *)(base + block_table[blk] * block_stride + slot * row_stride);
-        for (int64_t b = 0; b < width * 2; b += 64) _mm_prefetch(r + b, _MM_HINT_T0);
-        if (++slot == block_size) { slot = 0; blk++; }
-    }
+static inline void prefetch_next_block(const uint16_t *base, const int32_t *block_table, int64_t block_size, int64_t block_stride,
+                                       int64_t row_stride, int64_t j, int64_t last, int64_t bytes) {
+    const int64_t next = (j / block_size + 1) * block_size;
+    if (next > last) return;
+    const char *r = (const char *)row_at(base, block_table, block_size, block_stride, row_stride, next);
+    const int64_t rows = last - next + 1 < block_size ? last - next + 1 : block_size;
+    for (int64_t i = 0; i < rows; i++)
+        for (int64_t b = 0; b < bytes; b += 64) _mm_prefetch(r + i * row_stride * 2 + b, _MM_HINT_T0);
 }
 
-// o[0..8·vecs) (zero first if start) += Σ over the count rows, in order, of p[j] · inv · row j.
+// The eight dot products of one head, in ck_dot_f32's order, from each row's four partial
+// sums combined (s0 + s1) + (s2 + s3) (v[r]): the lanes ((v0 + v4) + (v2 + v6)) + ((v1 + v5) +
+// (v3 + v7)) of the eight rows together (a transpose with adds).
 __attribute__((target("avx2"), always_inline))
-static inline void weigh_rows(const int vecs, const float *p, float inv, const float *rows, int64_t width, int64_t count, float *o, int start) {
-    __m256 acc[8];
-    for (int k = 0; k < vecs; k++) acc[k] = start ? _mm256_setzero_ps() : _mm256_loadu_ps(o + 8 * k);
-    for (int64_t j = 0; j < count; j++) {
-        const __m256 w = _mm256_set1_ps(p[j] * inv);
-        for (int k = 0; k < vecs; k++) acc[k] = _mm256_add_ps(acc[k], _mm256_mul_ps(w, _mm256_loadu_ps(rows + j * width + 8 * k)));
-    }
-    for (int k = 0; k < vecs; k++) _mm256_storeu_ps(o + 8 * k, acc[k]);
-}
-
-// The dot products of q with eight rows (`width` floats apart, `width` a multiple of 32), as
-// ck_dot_f32_avx2 computes each one: per row four partial sums over groups of 32, combined
-// (s0 + s1) + (s2 + s3), then the lanes ((v0 + v4) + (v2 + v6)) + ((v1 + v5) + (v3 + v7)) —
-// those lane sums done for the eight rows together (a transpose with adds), not one by one.
-__attribute__((target("avx2,fma"), always_inline))
-static inline __m256 dots8(const float *q, const float *const rows[8], int64_t width) {
-    __m256 v[8];
-    for (int r = 0; r < 8; r++) {
-        __m256 s0 = _mm256_setzero_ps(), s1 = _mm256_setzero_ps(), s2 = _mm256_setzero_ps(), s3 = _mm256_setzero_ps();
-        for (int64_t i = 0; i < width; i += 32) {
-            s0 = _mm256_fmadd_ps(_mm256_loadu_ps(q + i), _mm256_loadu_ps(rows[r] + i), s0);
-            s1 = _mm256_fmadd_ps(_mm256_loadu_ps(q + i + 8), _mm256_loadu_ps(rows[r] + i + 8), s1);
-            s2 = _mm256_fmadd_ps(_mm256_loadu_ps(q + i + 16), _mm256_loadu_ps(rows[r] + i + 16), s2);
-            s3 = _mm256_fmadd_ps(_mm256_loadu_ps(q + i + 24), _mm256_loadu_ps(rows[r] + i + 24), s3);
-        }
-        v[r] = _mm256_add_ps(_mm256_add_ps(s0, s1), _mm256_add_ps(s2, s3));
-    }
-    // w[r] = (lo + hi of row r | lo + hi of row r + 4): (v0 + v4, v1 + v5, v2 + v6, v3 + v7) each.
-    __m256 w[4];
+static inline __m256 lane_sums8(const __m256 v[8]) {
+    __m256 w[4];  // (v0 + v4, v1 + v5, v2 + v6, v3 + v7) of rows r and r + 4
     for (int r = 0; r < 4; r++)
         w[r] = _mm256_add_ps(_mm256_permute2f128_ps(v[r], v[r + 4], 0x20), _mm256_permute2f128_ps(v[r], v[r + 4], 0x31));
     // Lanes 0 + 2 and 1 + 3 of each row, then those two: rows 0..3 in the low half, 4..7 in the high.
@@ -343,66 +308,118 @@ static inline __m256 dots8(const float *q, const float *const rows[8], int64_t w
     return _mm256_hadd_ps(p01, p23);
 }
 
+// Heads [g0, g0 + H) (H constant, at most 3): the scores of positions [first, last] into their
+// rows of `scores` (times `scale`), and each head's maximum into maxv.
+__attribute__((target("avx2,fma,f16c"), always_inline))
+static inline void scores_heads(const int H, const float *q, int64_t g0, int64_t head_dim, float scale, const uint16_t *k_base,
+                                const int32_t *block_table, int64_t block_size, int64_t block_stride, int64_t row_stride,
+                                int64_t first, int64_t last, float *scores, float *maxv) {
+    const int64_t n = last + 1;
+    __m256 maxv8[3];
+    for (int h = 0; h < H; h++) maxv8[h] = _mm256_set1_ps(-INFINITY);
+    for (int64_t e0 = first; e0 <= last; e0 += 8) {
+        const int64_t count = last + 1 - e0 < 8 ? last + 1 - e0 : 8;
+        __m256 v[3][8];
+        for (int64_t r = 0; r < 8; r++) {
+            if (r >= count) {  // past the end: lanes whose results are not used
+                for (int h = 0; h < H; h++) v[h][r] = _mm256_setzero_ps();
+                continue;
+            }
+            const int64_t j = e0 + r;
+            if (j % block_size == 0) prefetch_next_block(k_base, block_table, block_size, block_stride, row_stride, j, last, head_dim * 2);
+            const uint16_t *row = row_at(k_base, block_table, block_size, block_stride, row_stride, j);
+            __m256 s[3][4];
+            for (int h = 0; h < H; h++)
+                for (int c = 0; c < 4; c++) s[h][c] = _mm256_setzero_ps();
+            for (int64_t i = 0; i < head_dim; i += 32) {
+                for (int c = 0; c < 4; c++) {
+                    const __m256 k = _mm256_cvtph_ps(_mm_loadu_si128((const __m128i *)(row + i + 8 * c)));
+                    for (int h = 0; h < H; h++) s[h][c] = _mm256_fmadd_ps(_mm256_loadu_ps(q + (g0 + h) * head_dim + i + 8 * c), k, s[h][c]);
+                }
+            }
+            for (int h = 0; h < H; h++) v[h][r] = _mm256_add_ps(_mm256_add_ps(s[h][0], s[h][1]), _mm256_add_ps(s[h][2], s[h][3]));
+        }
+        for (int h = 0; h < H; h++) {
+            const __m256 s8 = _mm256_mul_ps(lane_sums8(v[h]), _mm256_set1_ps(scale));
+            float *sg = scores + (g0 + h) * n;
+            if (count == 8) {
+                _mm256_storeu_ps(sg + e0, s8);
+                maxv8[h] = _mm256_max_ps(s8, maxv8[h]);  // a NaN score is passed over, as below
+                continue;
+            }
+            float t[8];
+            _mm256_storeu_ps(t, s8);
+            for (int64_t r = 0; r < count; r++) {
+                sg[e0 + r] = t[r];
+                if (t[r] > maxv[g0 + h]) maxv[g0 + h] = t[r];
+            }
+        }
+    }
+    for (int h = 0; h < H; h++) {
+        float m[8];
+        _mm256_storeu_ps(m, maxv8[h]);
+        for (int r = 0; r < 8; r++) if (m[r] > maxv[g0 + h]) maxv[g0 + h] = m[r];
+    }
+}
+
+// Heads [g0, g0 + H) (H at most 3), output values [d0, d0 + 8·V) (V at most 4, constants):
+// out = Σ over positions in order of p[j] · value row j, one fused multiply-add per value.
+__attribute__((target("avx2,fma,f16c"), always_inline))
+static inline void values_heads(const int H, const int V, int64_t g0, int64_t d0, int64_t head_dim_v, const uint16_t *v_base,
+                                const int32_t *block_table, int64_t block_size, int64_t block_stride, int64_t row_stride,
+                                int64_t first, int64_t last, const float *scores, float *out) {
+    const int64_t n = last + 1;
+    __m256 acc[3][4];
+    for (int h = 0; h < H; h++)
+        for (int c = 0; c < V; c++) acc[h][c] = _mm256_setzero_ps();
+    for (int64_t j = first; j <= last; j++) {
+        if (j % block_size == 0 && d0 == 0) prefetch_next_block(v_base, block_table, block_size, block_stride, row_stride, j, last, head_dim_v * 2);
+        const uint16_t *row = row_at(v_base, block_table, block_size, block_stride, row_stride, j) + d0;
+        __m256 vals[4];
+        for (int c = 0; c < V; c++) vals[c] = _mm256_cvtph_ps(_mm_loadu_si128((const __m128i *)(row + 8 * c)));
+        for (int h = 0; h < H; h++) {
+            const __m256 p = _mm256_broadcast_ss(scores + (g0 + h) * n + j);
+            for (int c = 0; c < V; c++) acc[h][c] = _mm256_fmadd_ps(p, vals[c], acc[h][c]);
+        }
+    }
+    for (int h = 0; h < H; h++)
+        for (int c = 0; c < V; c++) _mm256_storeu_ps(out + (g0 + h) * head_dim_v + d0 + 8 * c, acc[h][c]);
+}
+
 __attribute__((target("avx2,fma,f16c")))
 static void attend_group_avx2(const float *q, int64_t groups, int64_t head_dim, int64_t head_dim_v, float scale,
                               const uint16_t *k_base, const uint16_t *v_base,
                               const int32_t *block_table, int64_t block_size, int64_t block_stride, int64_t row_stride,
                               int64_t first, int64_t last, float *scores, float *out) {
-    float maxv[256], inv[256];
-    float rows[ATTEND_CHUNK * 256] __attribute__((aligned(32)));
+    float maxv[256];
     const int64_t n = last + 1;
-    __m256 maxv8[256];  // the scores' maximum by lane, for whole groups of eight
-    for (int64_t g = 0; g < groups; g++) maxv[g] = -INFINITY, maxv8[g] = _mm256_set1_ps(-INFINITY);
-    for (int64_t j0 = first; j0 <= last; j0 += ATTEND_CHUNK) {
-        const int64_t j1 = chunk_end(j0, n);
-        convert_rows(k_base, block_table, block_size, block_stride, row_stride, j0, j1, head_dim, rows);
-        if (j1 < n) prefetch_rows(k_base, block_table, block_size, block_stride, row_stride, j1, chunk_end(j1, n), head_dim);
-        else prefetch_rows(v_base, block_table, block_size, block_stride, row_stride, first, chunk_end(first, n), head_dim_v);
-        for (int64_t e0 = j0; e0 < j1; e0 += 8) {
-            // Eight rows a time; past the chunk's end, row 0 again (its results unused).
-            const float *r8[8];
-            for (int r = 0; r < 8; r++) r8[r] = rows + (e0 + r < j1 ? e0 + r - j0 : 0) * head_dim;
-            const int64_t count = j1 - e0 < 8 ? j1 - e0 : 8;
-            for (int64_t g = 0; g < groups; g++) {
-                const __m256 s8 = _mm256_mul_ps(dots8(q + g * head_dim, r8, head_dim), _mm256_set1_ps(scale));
-                if (count == 8) {
-                    _mm256_storeu_ps(scores + g * n + e0, s8);
-                    maxv8[g] = _mm256_max_ps(s8, maxv8[g]);  // a NaN score is passed over, as below
-                    continue;
-                }
-                float s[8];
-                _mm256_storeu_ps(s, s8);
-                for (int64_t r = 0; r < count; r++) {
-                    scores[g * n + e0 + r] = s[r];
-                    if (s[r] > maxv[g]) maxv[g] = s[r];
-                }
-            }
-        }
+    for (int64_t g = 0; g < groups; g++) maxv[g] = -INFINITY;
+    // The first rows' keys asked for before the first use (the others a block ahead).
+    for (int64_t j = first; j <= last && j < first + 16; j++) {
+        const char *r = (const char *)row_at(k_base, block_table, block_size, block_stride, row_stride, j);
+        for (int64_t b = 0; b < head_dim * 2; b += 64) _mm_prefetch(r + b, _MM_HINT_T0);
     }
-    for (int64_t g = 0; g < groups; g++) {
-        float m[8];
-        _mm256_storeu_ps(m, maxv8[g]);
-        for (int r = 0; r < 8; r++) if (m[r] > maxv[g]) maxv[g] = m[r];
+    // Heads three at a time (a constant count each, so that the sums stay in registers).
+    for (int64_t g0 = 0; g0 < groups; g0 += 3) {
+        const int64_t H = groups - g0 < 3 ? groups - g0 : 3;
+#define SCORES(h) scores_heads(h, q, g0, head_dim, scale, k_base, block_table, block_size, block_stride, row_stride, first, last, scores, maxv)
+        if (H == 3) SCORES(3); else if (H == 2) SCORES(2); else SCORES(1);
+#undef SCORES
     }
-    softmax_scores_avx2(scores, groups, n, first, last, maxv, inv);
-    // Each head's output 64 values at a time, held in registers across a chunk's positions.
-    for (int64_t j0 = first; j0 <= last; j0 += ATTEND_CHUNK) {
-        const int64_t j1 = chunk_end(j0, n);
-        convert_rows(v_base, block_table, block_size, block_stride, row_stride, j0, j1, head_dim_v, rows);
-        if (j1 < n) prefetch_rows(v_base, block_table, block_size, block_stride, row_stride, j1, chunk_end(j1, n), head_dim_v);
-        for (int64_t g = 0; g < groups; g++) {
-            for (int64_t d0 = 0; d0 < head_dim_v; d0 += 64) {
-                const float *p = scores + g * n + j0;
-                float *o = out + g * head_dim_v + d0;
-                const int vecs = (int)((head_dim_v - d0 < 64 ? head_dim_v - d0 : 64) / 8);
-                // A constant count each, so that the sums stay in registers.
-                switch (vecs) {
-                case 8: weigh_rows(8, p, inv[g], rows + d0, head_dim_v, j1 - j0, o, j0 == first); break;
-                case 4: weigh_rows(4, p, inv[g], rows + d0, head_dim_v, j1 - j0, o, j0 == first); break;
-                default:
-                    for (int k = 0; k < vecs; k++) weigh_rows(1, p, inv[g], rows + d0 + 8 * k, head_dim_v, j1 - j0, o + 8 * k, j0 == first);
-                }
-            }
+    softmax_scores_avx2(scores, groups, n, first, last, maxv);
+    for (int64_t j = first; j <= last && j < first + 16; j++) {
+        const char *r = (const char *)row_at(v_base, block_table, block_size, block_stride, row_stride, j);
+        for (int64_t b = 0; b < head_dim_v * 2; b += 64) _mm_prefetch(r + b, _MM_HINT_T0);
+    }
+    for (int64_t g0 = 0; g0 < groups; g0 += 3) {
+        const int H = groups - g0 < 3 ? (int)(groups - g0) : 3;
+        for (int64_t d0 = 0; d0 < head_dim_v; d0 += 32) {
+            const int V = head_dim_v - d0 < 32 ? (int)((head_dim_v - d0) / 8) : 4;
+#define VALUES(h, v) values_heads(h, v, g0, d0, head_dim_v, v_base, block_table, block_size, block_stride, row_stride, first, last, scores, out)
+#define VALUES_H(h) switch (V) { case 4: VALUES(h, 4); break; case 3: VALUES(h, 3); break; case 2: VALUES(h, 2); break; default: VALUES(h, 1); }
+            if (H == 3) { VALUES_H(3) } else if (H == 2) { VALUES_H(2) } else { VALUES_H(1) }
+#undef VALUES_H
+#undef VALUES
         }
     }
 }
@@ -440,7 +457,7 @@ void ck_attend_group(const float *q, int64_t groups, int64_t head_dim, int64_t h
         for (int64_t g = 0; g < groups; g++) {
             const float p = scores[g * n + j] * inv[g];
             float *o = out + g * head_dim_v;
-            for (int64_t d = 0; d < head_dim_v; d++) o[d] += p * row[d];
+            for (int64_t d = 0; d < head_dim_v; d++) o[d] = fmaf(p, row[d], o[d]);
         }
     }
 }

@@ -4,16 +4,20 @@ import Runtime
 import Testing
 
 /// The attention kernel over paged half-precision keys and values computes exactly the
-/// operations of the plain description below, on both of its paths (rows converted 16
-/// positions at a time for all heads, for head sizes that are multiples of 32 up to 256; row by
-/// row otherwise): same bits.
+/// operations of the plain description below, on both of its paths (rows read in place, up to
+/// three heads at a time, for head sizes that are multiples of 32 up to 256; row by row
+/// otherwise): same bits.
 @Suite struct AttentionTests {
-    @Test(arguments: [64, 96, 256, 40, 288])
-    func pagedAttentionEqualsThePlainDescriptionBitForBit(_ headDim: Int) {
-        let groups = 3, blockSize = 16, blocks = 4, first = 2, last = 45
+    /// (head size of keys, of values, query heads per KV head): the vector path's heads in
+    /// batches of three and their remainders, value sizes that end in a part of 32, and the
+    /// sizes only the row-by-row path takes.
+    @Test(arguments: [(64, 64, 3), (96, 96, 1), (256, 256, 4), (40, 40, 3), (288, 288, 2), (64, 64, 7), (128, 72, 2), (64, 104, 5)])
+    func pagedAttentionEqualsThePlainDescriptionBitForBit(_ shape: (Int, Int, Int)) {
+        let (headDim, headDimV, groups) = shape
+        let blockSize = 16, blocks = 4, first = 2, last = 45
         let table: [Int32] = [2, 0, 3, 1]  // positions live in shuffled blocks
-        let rowStride = headDim, blockStride = blockSize * rowStride
-        var rng = SplitMix64(seed: UInt64(headDim))
+        let rowStride = max(headDim, headDimV), blockStride = blockSize * rowStride
+        var rng = SplitMix64(seed: UInt64(headDim * 1000 + headDimV * 10 + groups))
         func random() -> Float { Float(Int(rng.next() % 2001) - 1000) / 500 }
         let q = (0..<(groups * headDim)).map { _ in random() }
         let kHalf = (0..<(blocks * blockStride)).map { _ in ck_fp32_to_fp16(random()) }
@@ -21,21 +25,21 @@ import Testing
         let scale = 1 / Float(headDim).squareRoot()
 
         var scores = [Float](repeating: 0, count: groups * (last + 1))
-        var out = [Float](repeating: .nan, count: groups * headDim)
-        ck_attend_group(q, Int64(groups), Int64(headDim), Int64(headDim), scale, kHalf, vHalf, table, Int64(blockSize),
+        var out = [Float](repeating: .nan, count: groups * headDimV)
+        ck_attend_group(q, Int64(groups), Int64(headDim), Int64(headDimV), scale, kHalf, vHalf, table, Int64(blockSize),
                         Int64(blockStride), Int64(rowStride), Int64(first), Int64(last), &scores, &out)
 
-        func row(_ halves: [UInt16], _ j: Int) -> [Float] {
+        func row(_ halves: [UInt16], _ j: Int, _ width: Int) -> [Float] {
             let base = Int(table[j / blockSize]) * blockStride + (j % blockSize) * rowStride
-            return (0..<headDim).map { ck_fp16_to_fp32(halves[base + $0]) }
+            return (0..<width).map { ck_fp16_to_fp32(halves[base + $0]) }
         }
-        var expected = [Float](repeating: 0, count: groups * headDim)
+        var expected = [Float](repeating: 0, count: groups * headDimV)
         for g in 0..<groups {
             let qg = Array(q[(g * headDim)..<((g + 1) * headDim)])
             var s = [Float](repeating: 0, count: last + 1)
             var m = -Float.infinity
             for j in first...last {
-                s[j] = ck_dot_f32(qg, row(kHalf, j), Int64(headDim)) * scale
+                s[j] = ck_dot_f32(qg, row(kHalf, j, headDim), Int64(headDim)) * scale
                 m = max(m, s[j])
             }
             // exp as the kernels compute it; the sum in eight running sums (position first + i
@@ -49,11 +53,9 @@ import Testing
             let inv = 1 / sum
             for j in first...last {
                 let p = s[j] * inv
-                let v = row(vHalf, j)
-                for d in 0..<headDim {
-                    let product = p * v[d]
-                    expected[g * headDim + d] = expected[g * headDim + d] + product
-                }
+                let v = row(vHalf, j, headDimV)
+                // One fused multiply-add per value.
+                for d in 0..<headDimV { expected[g * headDimV + d] = expected[g * headDimV + d].addingProduct(p, v[d]) }
             }
         }
         #expect(out.map(\.bitPattern) == expected.map(\.bitPattern))
