@@ -121,8 +121,8 @@ float ck_expf(float x);
 /// head_dim, …, attending over a sequence's cached keys and values, stored as F16 in paged
 /// blocks: position j lives in block block_table[j / block_size], slot j % block_size, at
 /// k_base + block * block_stride + slot * row_stride (values likewise from v_base). Positions
-/// [first, last] are attended; each key and value row is converted once for the group, and
-/// each head's result is computed in the same order whatever the group. Writes out, out +
+/// [first, last] are attended; each key and value row is read for up to three heads at once,
+/// and each head's result is computed in the same order whatever the group. Writes out, out +
 /// head_dim_v, …; `scores` needs groups * (last + 1) floats.
 void ck_attend_group(const float *q, int64_t groups, int64_t head_dim, int64_t head_dim_v, float scale,
                      const uint16_t *k_base, const uint16_t *v_base,
