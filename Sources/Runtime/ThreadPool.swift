@@ -104,6 +104,8 @@ public final class ThreadPool: @unchecked Sendable {
         let nextPart = PaddedCounter(), finished = PaddedCounter()
         /// Workers inside `work` for the current job; `run` returns only when none is.
         let active = Atomic<Int>(0)
+        /// Workers asleep on `lock` (or about to be) waiting for a job.
+        let sleepers = Atomic<Int>(0)
 
         /// Kernel thread ids of the workers, as each starts (guarded by `lock`).
         var workerTids: [Int32] = []
@@ -220,24 +222,39 @@ public final class ThreadPool: @unchecked Sendable {
             parts = count
             nextPart.value.store(0, ordering: .relaxed)
             finished.value.store(0, ordering: .relaxed)
-            generation.add(1, ordering: .releasing)
-            lock.broadcast()
             lock.unlock()
+            // Announced after the lock is released: a spinning worker that sees the new
+            // generation takes the lock at once instead of finding it held (a contended mutex
+            // puts the worker to sleep in the kernel). Sleeping workers are woken under the lock
+            // (they count themselves in `sleepers` before their last look at the generation).
+            generation.add(1, ordering: .sequentiallyConsistent)
+            if sleepers.load(ordering: .sequentiallyConsistent) > 0 {
+                lock.lock()
+                lock.broadcast()
+                lock.unlock()
+            }
             let t0 = DispatchTime.now().uptimeNanoseconds
             let mine = work(body, count)
             let t1 = DispatchTime.now().uptimeNanoseconds
-            var spins = 0
-            while finished.value.load(ordering: .acquiring) < count {
-                spins += 1
-                if spins > 2000 { sched_yield() }
-            }
+            Self.spinThenYield { finished.value.load(ordering: .acquiring) >= count }
             // No worker may still hold this job when the next one starts.
             lock.lock()
             job = nil
             lock.unlock()
-            while active.load(ordering: .acquiring) > 0 { sched_yield() }
+            Self.spinThenYield { active.load(ordering: .acquiring) == 0 }
             let t2 = DispatchTime.now().uptimeNanoseconds
             account(count: count, mine: mine, worked: t1 - t0, waited: t2 - t1, now: t2)
+        }
+
+        /// Waits until `done`: a few thousand checks first (most waits end within microseconds),
+        /// then yielding the core between checks.
+        @inline(__always)
+        static func spinThenYield(_ done: () -> Bool) {
+            var spins = 0
+            while !done() {
+                spins += 1
+                if spins > 2000 { sched_yield() }
+            }
         }
 
         /// Runs parts of the job until none is left; returns how many it ran.
@@ -268,7 +285,13 @@ public final class ThreadPool: @unchecked Sendable {
                 var spins = 0
                 while generation.load(ordering: .acquiring) == seen && spins < 200_000 { spins += 1 }
                 lock.lock()
-                while generation.load(ordering: .acquiring) == seen && !stopping { lock.wait() }
+                while !stopping {
+                    sleepers.add(1, ordering: .sequentiallyConsistent)
+                    let asleep = generation.load(ordering: .sequentiallyConsistent) == seen
+                    if asleep { lock.wait() }
+                    sleepers.subtract(1, ordering: .relaxed)
+                    if !asleep { break }
+                }
                 if stopping {
                     lock.unlock()
                     return
