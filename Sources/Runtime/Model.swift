@@ -197,13 +197,14 @@ public final class Model: @unchecked Sendable {
                 }
             }
             // One (token, KV head) pair per unit of work: the query heads sharing a KV head
-            // read each of its rows once. When that leaves fewer than two units a thread
-            // (decode of one or two sequences), one (token, query head) pair per unit, so
-            // that every thread has work. Each head computes the same either way.
+            // read each of its rows once (three heads cost about twice one, not three times).
+            // When that leaves a thread without a unit (decode of one sequence with one KV
+            // head), one (token, query head) pair per unit, so that every thread has work.
+            // Each head computes the same either way.
             let scale = 1 / Float(hd).squareRoot()
             let groups = c.nHead / c.nHeadKV
             let window = swa ? c.slidingWindow : nil
-            let perHead = groups > 1 && n * c.nHeadKV < 2 * pool.threads
+            let perHead = groups > 1 && n * c.nHeadKV < pool.threads
             let unitHeads = perHead ? 1 : groups, unitsPerToken = c.nHead / unitHeads
             let units = n * unitsPerToken
             let scoreStride = self.maxContext * groups
