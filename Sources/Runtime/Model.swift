@@ -306,12 +306,16 @@ public final class Model: @unchecked Sendable {
     struct MatmulPlan {
         let inputs: [(atype: Int32, buffer: UnsafeMutableRawPointer, rowBytes: Int)]
         let parts: UnsafeMutableBufferPointer<MatmulPart>
+        let outputs: [UnsafeMutablePointer<Float>]
     }
 
     /// The plan depends on the group's shapes and buffers only (each call site passes the same
     /// matrices and outputs), so each group (known by its first matrix) is planned once.
     private func matmulPlan(_ targets: [(Matrix, UnsafeMutablePointer<Float>)]) -> MatmulPlan {
-        if let plan = matmulPlans[targets[0].0.data] { return plan }
+        if let plan = matmulPlans[targets[0].0.data] {
+            assert(plan.outputs == targets.map(\.1), "matmul: a group planned with other outputs")
+            return plan
+        }
         let cols = targets[0].0.cols
         var inputs: [(atype: Int32, buffer: UnsafeMutableRawPointer, rowBytes: Int)] = []
         var parts: [MatmulPart] = []
@@ -332,7 +336,7 @@ public final class Model: @unchecked Sendable {
         parts.sort { $0.r1 - $0.r0 > $1.r1 - $1.r0 }
         let buffer = UnsafeMutableBufferPointer<MatmulPart>.allocate(capacity: parts.count)
         _ = buffer.initialize(from: parts)
-        let plan = MatmulPlan(inputs: inputs, parts: buffer)
+        let plan = MatmulPlan(inputs: inputs, parts: buffer, outputs: targets.map(\.1))
         matmulPlans[targets[0].0.data] = plan
         return plan
     }
