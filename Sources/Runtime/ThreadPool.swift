@@ -119,14 +119,17 @@ public final class ThreadPool: @unchecked Sendable {
         // (a burst of a load generator's threads crosses the share in one sample now and then,
         // a process spinning on a core in every one), and whether the last one did; until
         // when it runs jobs alone.
-        private var waited: UInt64 = 0, workersWorth: Double = 0, windowJobs = 0
+        private var waited: UInt64 = 0, workersWorth: Double = 0, windowJobs = 0, windowStart: UInt64 = 0
         private var sampleStart: UInt64 = 0, sampleDelay: UInt64 = 0
         private var crowded = false, lastOver = false
         private var aloneUntil: UInt64 = 0
         private(set) var jobsAlone = 0
         /// Going alone again right after a try of the workers doubles the time alone (`streak`).
         private var streak = 0
+        /// A window: 32 jobs, or fewer when they take 4 ms (a prefill's jobs are long, and while
+        /// the workers are tried again on a crowded machine, 32 of them cost tens of milliseconds).
         static let window = 32
+        static let windowTime: UInt64 = 4_000_000
         /// 100 ms alone, then the workers are tried again; each time in a row that they still
         /// keep the caller waiting, twice as long, up to 1.6 s.
         static let aloneFor: UInt64 = 100_000_000
@@ -155,8 +158,9 @@ public final class ThreadPool: @unchecked Sendable {
                 waited += w
                 workersWorth += Double(worked) / Double(mine) * Double(count - mine)
             }
+            if windowJobs == 0 { windowStart = now }
             windowJobs += 1
-            guard windowJobs == Self.window else { return }
+            guard windowJobs == Self.window || now - windowStart >= Self.windowTime else { return }
             if Double(waited) > workersWorth && crowded {
                 aloneUntil = now + Self.aloneFor << UInt64(streak)
                 streak = min(streak + 1, Self.longestStreak)
