@@ -13,8 +13,8 @@
 // path: for each block i in order, S = the exact integer dot product of the block, then
 //   acc = fma(dw·da, S, acc)   and, for Q4_1,   acc = fma(mw, sa, acc)
 // (dw, mw: the weight block's scale and minimum; da, sa: the activation block's scale and
-// scaled sum). The vector kernel and the scalar one (rows outside whole tiles, CPUs without
-// AVX2) give the same bits.
+// scaled sum). The vector kernels (AVX2 here, VNNI in packed_vnni.h) and the scalar one (rows
+// outside whole tiles, CPUs without AVX2) give the same bits.
 //
 // A tile block (one block of 32 elements of each of the eight rows):
 // - Q4_1: half d[8], half m[8], then 4 × 32 bytes: group g holds bytes 4g..4g+3 of each
@@ -332,22 +332,6 @@ AVX2 INLINE void tile_q5_0(const uint8_t *tile, const uint8_t **a, const int nt,
     }
 }
 
-AVX2 static void tiles_q5_0(const uint8_t *packed, int64_t nb, const uint8_t **a, int nt, float *y, int64_t ldy, int64_t tile0, int64_t tile1) {
-    float da[nt * nb];
-    int32_t sum16[nt * nb];  // 16 · Σ a of each activation block
-    for (int t = 0; t < nt; t++)
-        for (int64_t i = 0; i < nb; i++) {
-            da[t * nb + i] = h2f_f16c(a[t] + i * 34);
-            const int8_t *q8 = (const int8_t *)(a[t] + i * 34 + 2);
-            int32_t sum = 0;
-            for (int j = 0; j < 32; j++) sum += q8[j];
-            sum16[t * nb + i] = 16 * sum;
-        }
-#define Q5_0_KERNEL(G) tile_q5_0(p, a + t0, G, nb, da + t0 * nb, sum16 + t0 * nb, acc, t0 == 0)
-    TILE_LOOP((size_t)nb * 176, Q5_0_KERNEL)
-#undef Q5_0_KERNEL
-}
-
 // The sums of the Q8_K activation's block sums over each sub-block of 32, for one activation
 // row, as the pairs (sub-blocks 2k, 2k + 1) of 16-bit halves that the minimums multiply.
 static void q4_K_min_sums(const uint8_t *a, int64_t nb, int32_t *pairs) {
@@ -464,14 +448,6 @@ AVX2 INLINE void tile_q4_K_one(const uint8_t *tile, const uint8_t *a, const int3
         sum = _mm256_fnmadd_ps(_mm256_mul_ps(dmw, vda), _mm256_cvtepi32_ps(m), sum);
     }
     acc[0] = sum;
-}
-
-AVX2 static void tiles_q4_K(const uint8_t *packed, int64_t nb, const uint8_t **a, int nt, float *y, int64_t ldy, int64_t tile0, int64_t tile1) {
-    int32_t min_pairs[nt * 4 * nb];
-    for (int t = 0; t < nt; t++) q4_K_min_sums(a[t], nb, min_pairs + t * 4 * nb);
-#define Q4_K_KERNEL(G) if (G == 1 && nt == 1) tile_q4_K_one(p, a[0], min_pairs, nb, acc, t0 == 0); else tile_q4_K(p, a + t0, min_pairs + t0 * 4 * nb, G, nb, acc, t0 == 0)
-    TILE_LOOP((size_t)nb * 1184, Q4_K_KERNEL)
-#undef Q4_K_KERNEL
 }
 
 // Q6_K's offset of 32, taken from 16-bit sums: a sum of the four products of a group k's four
@@ -597,14 +573,6 @@ AVX2 INLINE void tile_q6_K_one(const uint8_t *tile, const uint8_t *a, const int3
     acc[0] = sum;
 }
 
-AVX2 static void tiles_q6_K(const uint8_t *packed, int64_t nb, const uint8_t **a, int nt, float *y, int64_t ldy, int64_t tile0, int64_t tile1) {
-    int32_t off[nt * 16 * nb];
-    for (int t = 0; t < nt; t++) q6_K_offsets(a[t], nb, off + t * 16 * nb);
-#define Q6_K_KERNEL(G) if (G == 1 && nt == 1) tile_q6_K_one(p, a[0], off, nb, acc, t0 == 0); else tile_q6_K(p, a + t0, off + t0 * 16 * nb, G, nb, acc, t0 == 0)
-    TILE_LOOP((size_t)nb * 1680, Q6_K_KERNEL)
-#undef Q6_K_KERNEL
-}
-
 AVX2 INLINE void tile_q8_0(const uint8_t *tile, const uint8_t **a, const int nt, int64_t nb,
                            const float *da, const float *sa, __m256 *acc, int fetch) {
     (void)sa;
@@ -634,20 +602,98 @@ AVX2 INLINE void tile_q8_0(const uint8_t *tile, const uint8_t **a, const int nt,
     }
 }
 
-#define TILES(name, kmacro, ablock, has_sum) \
-AVX2 static void name(const uint8_t *packed, int64_t nb, const uint8_t **a, int nt, float *y, int64_t ldy, int64_t tile0, int64_t tile1) { \
-    float da[nt * nb], sa[has_sum ? nt * nb : 1]; \
-    for (int t = 0; t < nt; t++) \
-        for (int64_t i = 0; i < nb; i++) { \
-            da[t * nb + i] = h2f_f16c(a[t] + i * ablock); \
-            if (has_sum) sa[t * nb + i] = h2f_f16c(a[t] + i * ablock + 2); \
-        } \
-    TILE_LOOP((size_t)nb * (size_t)tile_block(has_sum ? T_Q4_1 : T_Q8_0), kmacro) \
+// The activation rows' per-block values the kernels take: scales (and, sa not NULL, Q8_1's
+// scaled sums) as floats, [nt][nb].
+AVX2 static void block_scales(const uint8_t **a, int nt, int64_t nb, int ablock, float *da, float *sa) {
+    for (int t = 0; t < nt; t++)
+        for (int64_t i = 0; i < nb; i++) {
+            da[t * nb + i] = h2f_f16c(a[t] + i * ablock);
+            if (sa) sa[t * nb + i] = h2f_f16c(a[t] + i * ablock + 2);
+        }
 }
-#define Q4_1_KERNEL(G) tile_q4_1(p, a + t0, G, nb, da + t0 * nb, sa + t0 * nb, acc, t0 == 0)
-#define Q8_0_KERNEL(G) tile_q8_0(p, a + t0, G, nb, da + t0 * nb, sa, acc, t0 == 0)
-TILES(tiles_q4_1, Q4_1_KERNEL, 36, 1)
-TILES(tiles_q8_0, Q8_0_KERNEL, 34, 0)
+
+// 16 · Σ a of each Q8_0 activation block (Q5_0's offset), [nt][nb].
+static void q5_0_offsets(const uint8_t **a, int nt, int64_t nb, int32_t *sum16) {
+    for (int t = 0; t < nt; t++)
+        for (int64_t i = 0; i < nb; i++) {
+            const int8_t *q8 = (const int8_t *)(a[t] + i * 34 + 2);
+            int32_t sum = 0;
+            for (int j = 0; j < 32; j++) sum += q8[j];
+            sum16[t * nb + i] = 16 * sum;
+        }
+}
+
+#define CAT_(x, y) x##y
+#define CAT(x, y) CAT_(x, y)
+#define TILES_ARGS const uint8_t *packed, int64_t nb, const uint8_t **a, int nt, float *y, int64_t ldy, int64_t tile0, int64_t tile1
+typedef void (*tiles_fn)(TILES_ARGS);
+
+// One variant's functions over tiles [tile0, tile1) and nt ≤ 32 activation rows, one per
+// packed type, named prefix_q4_1 … prefix_q6_K: the activations' per-block values, then every
+// tile through the kernels KERNEL_Q4_1 … KERNEL_Q6_K (macros of the group size G).
+#define TILES_FUNCTIONS(attr, prefix) \
+attr static void CAT(prefix, _q4_1)(TILES_ARGS) { \
+    float da[nt * nb], sa[nt * nb]; \
+    block_scales(a, nt, nb, 36, da, sa); \
+    TILE_LOOP((size_t)nb * 160, KERNEL_Q4_1) \
+} \
+attr static void CAT(prefix, _q8_0)(TILES_ARGS) { \
+    float da[nt * nb], *sa = NULL; \
+    block_scales(a, nt, nb, 34, da, sa); \
+    TILE_LOOP((size_t)nb * 272, KERNEL_Q8_0) \
+} \
+attr static void CAT(prefix, _q5_0)(TILES_ARGS) { \
+    float da[nt * nb]; \
+    int32_t sum16[nt * nb]; \
+    block_scales(a, nt, nb, 34, da, NULL); \
+    q5_0_offsets(a, nt, nb, sum16); \
+    TILE_LOOP((size_t)nb * 176, KERNEL_Q5_0) \
+} \
+attr static void CAT(prefix, _q4_K)(TILES_ARGS) { \
+    int32_t min_pairs[nt * 4 * nb]; \
+    for (int t = 0; t < nt; t++) q4_K_min_sums(a[t], nb, min_pairs + t * 4 * nb); \
+    TILE_LOOP((size_t)nb * 1184, KERNEL_Q4_K) \
+} \
+attr static void CAT(prefix, _q6_K)(TILES_ARGS) { \
+    int32_t off[nt * 16 * nb]; \
+    for (int t = 0; t < nt; t++) q6_K_offsets(a[t], nb, off + t * 16 * nb); \
+    TILE_LOOP((size_t)nb * 1680, KERNEL_Q6_K) \
+}
+
+#define KERNEL_Q4_1(G) tile_q4_1(p, a + t0, G, nb, da + t0 * nb, sa + t0 * nb, acc, t0 == 0)
+#define KERNEL_Q8_0(G) tile_q8_0(p, a + t0, G, nb, da + t0 * nb, sa, acc, t0 == 0)
+#define KERNEL_Q5_0(G) tile_q5_0(p, a + t0, G, nb, da + t0 * nb, sum16 + t0 * nb, acc, t0 == 0)
+#define KERNEL_Q4_K(G) if (G == 1 && nt == 1) tile_q4_K_one(p, a[0], min_pairs, nb, acc, t0 == 0); else tile_q4_K(p, a + t0, min_pairs + t0 * 4 * nb, G, nb, acc, t0 == 0)
+#define KERNEL_Q6_K_AVX2(G) if (G == 1 && nt == 1) tile_q6_K_one(p, a[0], off, nb, acc, t0 == 0); else tile_q6_K(p, a + t0, off + t0 * 16 * nb, G, nb, acc, t0 == 0)
+#define KERNEL_Q6_K(G) KERNEL_Q6_K_AVX2(G)
+TILES_FUNCTIONS(AVX2, tiles_avx2)
+#undef KERNEL_Q4_1
+#undef KERNEL_Q8_0
+#undef KERNEL_Q5_0
+#undef KERNEL_Q4_K
+#undef KERNEL_Q6_K
+
+#define VNNI_TARGET "avx2,fma,f16c,avxvnni"
+#define VNNI_SUFFIX _avxvnni
+#include "packed_vnni.h"
+#undef VNNI_TARGET
+#undef VNNI_SUFFIX
+#define VNNI_TARGET "avx2,fma,f16c,avx512f,avx512vl,avx512vnni"
+#define VNNI_SUFFIX _avx512vnni
+#include "packed_vnni.h"
+#undef VNNI_TARGET
+#undef VNNI_SUFFIX
+
+// The variant's function for a packed type.
+static tiles_fn tiles_for(int variant, uint32_t wtype) {
+    static const tiles_fn table[3][5] = {
+        {tiles_avx2_q4_1, tiles_avx2_q5_0, tiles_avx2_q8_0, tiles_avx2_q4_K, tiles_avx2_q6_K},
+        {tiles_avxvnni_q4_1, tiles_avxvnni_q5_0, tiles_avxvnni_q8_0, tiles_avxvnni_q4_K, tiles_avxvnni_q6_K},
+        {tiles_avx512vnni_q4_1, tiles_avx512vnni_q5_0, tiles_avx512vnni_q8_0, tiles_avx512vnni_q4_K, tiles_avx512vnni_q6_K},
+    };
+    const int k = wtype == T_Q4_1 ? 0 : wtype == T_Q5_0 ? 1 : wtype == T_Q8_0 ? 2 : wtype == T_Q4_K ? 3 : 4;
+    return table[variant - CK_PACKED_AVX2][k];
+}
 #endif
 
 // Rows [r0, r1) against the nt activation rows, one row at a time (the scalar kernels).
@@ -663,28 +709,58 @@ static void scalar_rows(uint32_t wtype, const uint8_t *wb, size_t w_row_bytes, i
     }
 }
 
+// The CPU features each variant needs.
+static uint32_t variant_needs(int variant) {
+    const uint32_t avx2 = CK_CPU_AVX2 | CK_CPU_FMA | CK_CPU_F16C;
+    return variant == CK_PACKED_AVX2 ? avx2 : variant == CK_PACKED_AVXVNNI ? avx2 | CK_CPU_AVXVNNI
+           : variant == CK_PACKED_AVX512VNNI ? avx2 | CK_CPU_AVX512F | CK_CPU_AVX512VL | CK_CPU_AVX512VNNI : 0;
+}
+
+int ck_packed_variant(uint32_t features) {
+#if defined(__x86_64__)
+    // The EVEX encoding first where there are both: it takes the broadcast activation bytes
+    // from memory in the same instruction, and has 32 registers (on an AMD Zen 5, bench-kernels
+    // Q4_1 × 4 rows 15% and Q4_K 25% faster than the VEX one, the same code compiled).
+    for (int v = CK_PACKED_AVX512VNNI; v > CK_PACKED_SCALAR; v--)
+        if ((features & variant_needs(v)) == variant_needs(v)) return v;
+#endif
+    (void)features;
+    return CK_PACKED_SCALAR;
+}
+
+int ck_packed_variant_available(int variant) {
+#if defined(__x86_64__)
+    if (variant < CK_PACKED_SCALAR || variant > CK_PACKED_AVX512VNNI) return 0;
+    return (ck_cpu_features() & variant_needs(variant)) == variant_needs(variant);
+#else
+    return variant == CK_PACKED_SCALAR;
+#endif
+}
+
 int ck_matmul_packed(uint32_t wtype, const void *packed, const void *w, size_t w_row_bytes, int64_t n,
                      const void *a, size_t a_row_bytes, int64_t nt, float *y, int64_t ldy, int64_t r0, int64_t r1) {
+    return ck_matmul_packed_variant(ck_packed_variant(ck_cpu_features()), wtype, packed, w, w_row_bytes, n, a, a_row_bytes, nt, y, ldy, r0, r1);
+}
+
+int ck_matmul_packed_variant(int variant, uint32_t wtype, const void *packed, const void *w, size_t w_row_bytes, int64_t n,
+                             const void *a, size_t a_row_bytes, int64_t nt, float *y, int64_t ldy, int64_t r0, int64_t r1) {
     if (!ck_packable(wtype)) return -1;
+    if (!ck_packed_variant_available(variant)) return -1;
     const uint8_t *wb = (const uint8_t *)w, *ab = (const uint8_t *)a;
     const int64_t nb = n / block_elems(wtype);
     // Whole tiles inside [r0, r1) take the vector kernel (rows [v0, v1)); the other rows, the
     // scalar one.
     int64_t v0 = r0, v1 = r0;
 #if defined(__x86_64__)
-    const uint32_t need = CK_CPU_AVX2 | CK_CPU_FMA | CK_CPU_F16C;
     const int64_t tile0 = (r0 + 7) / 8, tile1 = r1 / 8;
-    if (packed && (ck_cpu_features() & need) == need && tile0 < tile1) {
+    if (packed && variant != CK_PACKED_SCALAR && tile0 < tile1) {
+        const tiles_fn tiles = tiles_for(variant, wtype);
         // Up to 32 activation rows a pass: every tile is read once a pass.
         for (int64_t t = 0; t < nt; t += 32) {
             const int g = nt - t < 32 ? (int)(nt - t) : 32;
             const uint8_t *rows[32];
             for (int k = 0; k < g; k++) rows[k] = ab + (size_t)(t + k) * a_row_bytes;
-            if (wtype == T_Q4_1) tiles_q4_1((const uint8_t *)packed, nb, rows, g, y + t * ldy, ldy, tile0, tile1);
-            else if (wtype == T_Q5_0) tiles_q5_0((const uint8_t *)packed, nb, rows, g, y + t * ldy, ldy, tile0, tile1);
-            else if (wtype == T_Q4_K) tiles_q4_K((const uint8_t *)packed, nb, rows, g, y + t * ldy, ldy, tile0, tile1);
-            else if (wtype == T_Q6_K) tiles_q6_K((const uint8_t *)packed, nb, rows, g, y + t * ldy, ldy, tile0, tile1);
-            else tiles_q8_0((const uint8_t *)packed, nb, rows, g, y + t * ldy, ldy, tile0, tile1);
+            tiles((const uint8_t *)packed, nb, rows, g, y + t * ldy, ldy, tile0, tile1);
         }
         v0 = tile0 * 8;
         v1 = tile1 * 8;

@@ -53,6 +53,11 @@ struct BenchKernels: ParsableCommand {
         }
     }
 
+    /// The vector variants of the tile kernels (ck_matmul_packed_variant), each measured where
+    /// this CPU has it.
+    static let tileVariants: [(Int32, String)] = [(Int32(CK_PACKED_AVX2), "AVX2"), (Int32(CK_PACKED_AVXVNNI), "AVX-VNNI"),
+                                                   (Int32(CK_PACKED_AVX512VNNI), "AVX512-VNNI")]
+
     /// Seconds per call of `body`, repeated until `seconds` have passed (after one warm-up call).
     private func time(_ body: () -> Void) -> Double {
         body()
@@ -128,23 +133,26 @@ struct BenchKernels: ParsableCommand {
                             }
                         }
                         agree("kernel")
-                        var tiled: Double?
+                        var tiled: [(String, Double)] = []
                         let packedBytes = ck_packed_bytes(type.rawValue, Int64(rowsCount), Int64(n))
                         if packedBytes > 0 {
                             let packed = UnsafeMutableRawPointer.allocate(byteCount: packedBytes, alignment: 64)
                             defer { packed.deallocate() }
                             _ = ck_pack(type.rawValue, w, wRowBytes, Int64(rowsCount), Int64(n), packed)
-                            tiled = time {
-                                _ = ck_matmul_packed(type.rawValue, packed, w, wRowBytes, Int64(n), av, aRowBytes, Int64(tokens), yp, Int64(rowsCount), 0, Int64(rowsCount))
+                            for (variant, name) in Self.tileVariants where ck_packed_variant_available(variant) != 0 {
+                                let s = time {
+                                    _ = ck_matmul_packed_variant(variant, type.rawValue, packed, w, wRowBytes, Int64(n), av, aRowBytes, Int64(tokens), yp,
+                                                                 Int64(rowsCount), 0, Int64(rowsCount))
+                                }
+                                agree("8-row tile kernel, \(name)")
+                                tiled.append(("kernel, 8-row tiles, \(name)\(variant == ck_packed_variant(ck_cpu_features()) ? " (used)" : "")", s))
                             }
-                            agree("8-row tile kernel")
                         }
                         return (reference, fast, tiled)
                     }
                 }
             }
-            var variants = [("reference (scalar)", reference), ("kernel", fast)]
-            if let tiled { variants.append(("kernel, 8-row tiles", tiled)) }
+            let variants = [("reference (scalar)", reference), ("kernel", fast)] + tiled
             for (variant, s) in variants {
                 out.append(Row(kernel: "dot \(type.name) × \(GGMLType(rawValue: atype)!.name)", variant: variant, tokens: tokens,
                                microseconds: s * 1e6, gbPerSecond: Double(weights.count) / s / 1e9, gopPerSecond: work / s / 1e9,

@@ -205,11 +205,13 @@ import Testing
         }
     }
 
-    /// Matrices of the types repacked into 8-row tiles: the tile kernel, the scalar path on the
-    /// file's rows (tail rows, CPUs without AVX2) and any split of rows or tokens give the same
-    /// bits for every (row, token); the result agrees with the reference dot product.
+    /// Matrices of the types repacked into 8-row tiles: each tile kernel variant the CPU has
+    /// (AVX2, VNNI), the scalar path on the file's rows (tail rows, CPUs without AVX2) and any
+    /// split of rows or tokens give the same bits for every (row, token); the result agrees
+    /// with the reference dot product.
     /// With `extremes`, every quant of a block is the lowest or the highest of its range (the
-    /// block's quant bytes all 0x00 or all 0xFF) and two activation rows are constant.
+    /// block's quant bytes all 0x00 or all 0xFF; Q8_0's 0x80 or 0x7F) and two activation rows
+    /// are constant.
     @Test(arguments: [GGMLType.q4_1, .q5_0, .q8_0, .q4_K, .q6_K], [false, true])
     func tilesEqualTheScalarPathBitForBit(_ wtype: GGMLType, extremes: Bool) throws {
         let n = 512, rows = 27, tokens = 9  // three whole tiles and three rows outside them
@@ -219,7 +221,9 @@ import Testing
             // Where each block's quants lie (Q5_0: its fifth bits too; Q6_K: both parts).
             let quants: Range<Int> = wtype == .q4_1 ? 4..<20 : wtype == .q5_0 ? 2..<22 : wtype == .q8_0 ? 2..<34 : wtype == .q4_K ? 16..<144 : 0..<192
             for b in 0..<(w.count / wtype.typeSize) {
-                for i in quants { w[b * wtype.typeSize + i] = b % 3 == 0 ? 0x00 : 0xFF }
+                // Q8_0's quants are signed bytes: −128 and 127.
+                let (lowest, highest): (UInt8, UInt8) = wtype == .q8_0 ? (0x80, 0x7F) : (0x00, 0xFF)
+                for i in quants { w[b * wtype.typeSize + i] = b % 3 == 0 ? lowest : highest }
             }
         }
         let rowBytes = wtype.byteCount(elements: n)!
@@ -228,31 +232,50 @@ import Testing
         #expect(packedBytes == (rows / 8) * (n / wtype.blockSize) * (wtype == .q4_1 ? 160 : wtype == .q5_0 ? 176 : wtype == .q4_K ? 1184 : wtype == .q6_K ? 1680 : 272))
         var packed = [UInt8](repeating: 0, count: packedBytes)
         w.withUnsafeBytes { wp in packed.withUnsafeMutableBytes { _ = ck_pack(wtype.rawValue, wp.baseAddress!, rowBytes, Int64(rows), Int64(n), $0.baseAddress!) } }
-        /// All rows [r0, r1) against tokens [t0, t1), through the tiles or (packed: false) the scalar path.
-        func run(tiles: Bool, rows r0: Int, _ r1: Int, tokens t0: Int, _ t1: Int) -> [Float] {
+        /// All rows [r0, r1) against tokens [t0, t1), through the tiles of a kernel variant or
+        /// (packed: false) the scalar path.
+        func run(tiles: Bool, variant: Int32 = ck_packed_variant(ck_cpu_features()), rows r0: Int, _ r1: Int, tokens t0: Int, _ t1: Int) -> [Float] {
             var y = [Float](repeating: .nan, count: tokens * rows)
             w.withUnsafeBytes { wp in a.withUnsafeBytes { ap in packed.withUnsafeBytes { pp in
                 y.withUnsafeMutableBufferPointer { yp in
-                    _ = ck_matmul_packed(wtype.rawValue, tiles ? pp.baseAddress : nil, wp.baseAddress!, rowBytes, Int64(n), ap.baseAddress! + t0 * aBytes, aBytes,
-                                         Int64(t1 - t0), yp.baseAddress! + t0 * rows, Int64(rows), Int64(r0), Int64(r1))
+                    let status = ck_matmul_packed_variant(variant, wtype.rawValue, tiles ? pp.baseAddress : nil, wp.baseAddress!, rowBytes, Int64(n),
+                                                          ap.baseAddress! + t0 * aBytes, aBytes, Int64(t1 - t0), yp.baseAddress! + t0 * rows, Int64(rows),
+                                                          Int64(r0), Int64(r1))
+                    #expect(status == 0)
                 }
             } } }
             return y
         }
         let scalar = run(tiles: false, rows: 0, rows, tokens: 0, tokens)
-        let whole = run(tiles: true, rows: 0, rows, tokens: 0, tokens)
-        #expect(whole.map(\.bitPattern) == scalar.map(\.bitPattern))
-        // Batches of four and five tokens (a decode step's).
-        for (t0, t1) in [(0, 4), (4, 9)] {
-            let part = run(tiles: true, rows: 0, rows, tokens: t0, t1)
-            #expect(part[(t0 * rows)..<(t1 * rows)].map(\.bitPattern) == scalar[(t0 * rows)..<(t1 * rows)].map(\.bitPattern), "\(wtype.name) tokens \(t0)..<\(t1)")
-        }
-        // A split that cuts tiles, and tokens one at a time.
-        for (r0, r1) in [(0, 5), (5, 19), (19, 27)] {
-            for t in 0..<tokens {
-                let part = run(tiles: true, rows: r0, r1, tokens: t, t + 1)
-                for r in r0..<r1 { #expect(part[t * rows + r].bitPattern == scalar[t * rows + r].bitPattern, "\(wtype.name) row \(r) token \(t)") }
+        // Every vector variant this CPU has (AVX2, and VNNI in either encoding).
+        let variants = [CK_PACKED_AVX2, CK_PACKED_AVXVNNI, CK_PACKED_AVX512VNNI].map { Int32($0) }.filter { ck_packed_variant_available($0) != 0 }
+        for variant in variants {
+            let whole = run(tiles: true, variant: variant, rows: 0, rows, tokens: 0, tokens)
+            #expect(whole.map(\.bitPattern) == scalar.map(\.bitPattern), "\(wtype.name) variant \(variant)")
+            // Batches of four and five tokens (a decode step's).
+            for (t0, t1) in [(0, 4), (4, 9)] {
+                let part = run(tiles: true, variant: variant, rows: 0, rows, tokens: t0, t1)
+                #expect(part[(t0 * rows)..<(t1 * rows)].map(\.bitPattern) == scalar[(t0 * rows)..<(t1 * rows)].map(\.bitPattern),
+                        "\(wtype.name) variant \(variant) tokens \(t0)..<\(t1)")
             }
+            // A split that cuts tiles, and tokens one at a time.
+            for (r0, r1) in [(0, 5), (5, 19), (19, 27)] {
+                for t in 0..<tokens {
+                    let part = run(tiles: true, variant: variant, rows: r0, r1, tokens: t, t + 1)
+                    for r in r0..<r1 {
+                        #expect(part[t * rows + r].bitPattern == scalar[t * rows + r].bitPattern, "\(wtype.name) variant \(variant) row \(r) token \(t)")
+                    }
+                }
+            }
+        }
+        // ck_matmul_packed takes the best variant there is; one the CPU lacks is refused.
+        #expect(run(tiles: true, rows: 0, rows, tokens: 0, tokens).map(\.bitPattern) == scalar.map(\.bitPattern))
+        for variant in [CK_PACKED_AVX2, CK_PACKED_AVXVNNI, CK_PACKED_AVX512VNNI].map({ Int32($0) }) where ck_packed_variant_available(variant) == 0 {
+            var y = [Float](repeating: 0, count: 8)
+            let status = w.withUnsafeBytes { wp in a.withUnsafeBytes { ap in packed.withUnsafeBytes { pp in
+                ck_matmul_packed_variant(variant, wtype.rawValue, pp.baseAddress, wp.baseAddress!, rowBytes, Int64(n), ap.baseAddress!, aBytes, 1, &y, 8, 0, 8)
+            } } }
+            #expect(status == -1)
         }
         for r in 0..<rows {
             for t in 0..<tokens {

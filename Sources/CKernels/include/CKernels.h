@@ -94,6 +94,18 @@ int ck_pack(uint32_t wtype, const void *w, size_t w_row_bytes, int64_t rows, int
 /// rows from `w`, all with the same arithmetic. Returns 0, or -1 for a type not packable.
 int ck_matmul_packed(uint32_t wtype, const void *packed, const void *w, size_t w_row_bytes, int64_t n,
                      const void *a, size_t a_row_bytes, int64_t nt, float *y, int64_t ldy, int64_t r0, int64_t r1);
+/// The kernel variants of ck_matmul_packed: scalar, AVX2, and VNNI's vpdpbusd in either
+/// encoding (AVX-VNNI, or AVX512-VNNI with VL; the second preferred where there are both).
+/// All give the same bits.
+enum { CK_PACKED_SCALAR = 0, CK_PACKED_AVX2 = 1, CK_PACKED_AVXVNNI = 2, CK_PACKED_AVX512VNNI = 3 };
+/// The variant ck_matmul_packed uses on a CPU with `features` (CK_CPU_* bits).
+int ck_packed_variant(uint32_t features);
+/// Whether this CPU has a variant's instructions (1 or 0).
+int ck_packed_variant_available(int variant);
+/// ck_matmul_packed with a chosen variant (for tests and benchmarks); returns -1 when this CPU
+/// lacks it.
+int ck_matmul_packed_variant(int variant, uint32_t wtype, const void *packed, const void *w, size_t w_row_bytes, int64_t n,
+                             const void *a, size_t a_row_bytes, int64_t nt, float *y, int64_t ldy, int64_t r0, int64_t r1);
 /// y = x / sqrt(mean(x^2) + eps) * w (w may be NULL for no weight), over n elements.
 void ck_rms_norm(const float *x, const float *w, float *y, int64_t n, float eps);
 

@@ -1,0 +1,169 @@
+// The tile kernels of packed.c with VNNI's vpdpbusd: unsigned bytes × signed bytes, four
+// products summed into each 32-bit lane and added to it, exactly (no saturation). One
+// instruction does what maddubs, madd and an add do on AVX2, so the integer sums S are the
+// same numbers, the float arithmetic after them is the same, and the results the same bits.
+//
+// Included by packed.c once per encoding of the instruction, with VNNI_TARGET (the target
+// features) and VNNI_SUFFIX (of the variant's function names) defined: AVX-VNNI (VEX; Intel
+// since Alder Lake, AMD since Zen 5) and AVX512-VNNI with AVX512VL (EVEX; Intel servers since
+// Cascade Lake, AMD Zen 4). The builtin is the same for both.
+
+#define VT __attribute__((target(VNNI_TARGET)))
+#define VNNI_NAME(base) CAT(base, VNNI_SUFFIX)
+#define DPBUSD(acc, u, s) ((__m256i)__builtin_ia32_vpdpbusd256((__v8si)(acc), (__v8si)(u), (__v8si)(s)))
+
+VT INLINE void VNNI_NAME(tile_q4_1)(const uint8_t *tile, const uint8_t **a, const int nt, int64_t nb,
+                                    const float *da, const float *sa, __m256 *acc, int fetch) {
+    const __m256i m4 = _mm256_set1_epi8(0x0F);
+    for (int t = 0; t < nt; t++) acc[t] = _mm256_setzero_ps();
+    for (int64_t i = 0; i < nb; i++, tile += 160) {
+        prefetch_block(tile, 160, fetch);
+        const __m256 dw = _mm256_cvtph_ps(_mm_loadu_si128((const __m128i *)tile));
+        const __m256 mw = _mm256_cvtph_ps(_mm_loadu_si128((const __m128i *)(tile + 16)));
+        __m256i lo[4], hi[4];
+        for (int g = 0; g < 4; g++) {
+            const __m256i q = _mm256_loadu_si256((const __m256i *)(tile + 32 + 32 * g));
+            lo[g] = _mm256_and_si256(q, m4);
+            hi[g] = _mm256_and_si256(_mm256_srli_epi16(q, 4), m4);
+        }
+        for (int t = 0; t < nt; t++) {
+            int32_t x[8];
+            memcpy(x, a[t] + i * 36 + 4, 32);
+            // Two chains (low and high nibbles), so one activation row does not wait on one.
+            __m256i s0 = DPBUSD(_mm256_setzero_si256(), lo[0], _mm256_set1_epi32(x[0]));
+            __m256i s1 = DPBUSD(_mm256_setzero_si256(), hi[0], _mm256_set1_epi32(x[4]));
+            for (int g = 1; g < 4; g++) {
+                s0 = DPBUSD(s0, lo[g], _mm256_set1_epi32(x[g]));
+                s1 = DPBUSD(s1, hi[g], _mm256_set1_epi32(x[4 + g]));
+            }
+            const __m256 sum = _mm256_cvtepi32_ps(_mm256_add_epi32(s0, s1));
+            acc[t] = _mm256_fmadd_ps(_mm256_mul_ps(dw, _mm256_set1_ps(da[t * nb + i])), sum, acc[t]);
+            acc[t] = _mm256_fmadd_ps(mw, _mm256_set1_ps(sa[t * nb + i]), acc[t]);
+        }
+    }
+}
+
+VT INLINE void VNNI_NAME(tile_q8_0)(const uint8_t *tile, const uint8_t **a, const int nt, int64_t nb,
+                                    const float *da, const float *sa, __m256 *acc, int fetch) {
+    (void)sa;
+    for (int t = 0; t < nt; t++) acc[t] = _mm256_setzero_ps();
+    for (int64_t i = 0; i < nb; i++, tile += 272) {
+        prefetch_block(tile, 272, fetch);
+        const __m256 dw = _mm256_cvtph_ps(_mm_loadu_si128((const __m128i *)tile));
+        __m256i s[4];
+        for (int t = 0; t < nt; t++) s[t] = _mm256_setzero_si256();
+#pragma clang loop unroll(full)
+        for (int g = 0; g < 8; g++) {
+            // Signed × signed as unsigned × signed: |w| times a with w's sign (|−128| is 128 unsigned).
+            const __m256i q = _mm256_loadu_si256((const __m256i *)(tile + 16 + 32 * g));
+            const __m256i u = _mm256_sign_epi8(q, q);
+            for (int t = 0; t < nt; t++) {
+                int32_t x;
+                memcpy(&x, a[t] + i * 34 + 2 + 4 * g, 4);
+                s[t] = DPBUSD(s[t], u, _mm256_sign_epi8(_mm256_set1_epi32(x), q));
+            }
+        }
+        for (int t = 0; t < nt; t++)
+            acc[t] = _mm256_fmadd_ps(_mm256_mul_ps(dw, _mm256_set1_ps(da[t * nb + i])), _mm256_cvtepi32_ps(s[t]), acc[t]);
+    }
+}
+
+VT INLINE void VNNI_NAME(tile_q5_0)(const uint8_t *tile, const uint8_t **a, const int nt, int64_t nb,
+                                    const float *da, const int32_t *sum16, __m256 *acc, int fetch) {
+    const __m256i m4 = _mm256_set1_epi8(0x0F), bit4 = _mm256_set1_epi8(0x10);
+    for (int t = 0; t < nt; t++) acc[t] = _mm256_setzero_ps();
+    for (int64_t i = 0; i < nb; i++, tile += 176) {
+        prefetch_block(tile, 176, fetch);
+        const __m256 dw = _mm256_cvtph_ps(_mm_loadu_si128((const __m128i *)tile));
+        const __m256i h = _mm256_loadu_si256((const __m256i *)(tile + 16));
+        __m256i lo[4], hi[4];
+        for (int g = 0; g < 4; g++) {
+            const __m256i q = _mm256_loadu_si256((const __m256i *)(tile + 48 + 32 * g));
+            const __m256i hl = 2 * g <= 4 ? _mm256_slli_epi16(h, 4 - 2 * g) : _mm256_srli_epi16(h, 2 * g - 4);
+            const __m256i hh = 2 * g + 1 <= 4 ? _mm256_slli_epi16(h, 3 - 2 * g) : _mm256_srli_epi16(h, 2 * g - 3);
+            lo[g] = _mm256_or_si256(_mm256_and_si256(q, m4), _mm256_and_si256(hl, bit4));
+            hi[g] = _mm256_or_si256(_mm256_and_si256(_mm256_srli_epi16(q, 4), m4), _mm256_and_si256(hh, bit4));
+        }
+        for (int t = 0; t < nt; t++) {
+            int32_t x[8];
+            memcpy(x, a[t] + i * 34 + 2, 32);
+            __m256i s0 = DPBUSD(_mm256_set1_epi32(-sum16[t * nb + i]), lo[0], _mm256_set1_epi32(x[0]));
+            __m256i s1 = DPBUSD(_mm256_setzero_si256(), hi[0], _mm256_set1_epi32(x[4]));
+            for (int g = 1; g < 4; g++) {
+                s0 = DPBUSD(s0, lo[g], _mm256_set1_epi32(x[g]));
+                s1 = DPBUSD(s1, hi[g], _mm256_set1_epi32(x[4 + g]));
+            }
+            const __m256 sum = _mm256_cvtepi32_ps(_mm256_add_epi32(s0, s1));
+            acc[t] = _mm256_fmadd_ps(_mm256_mul_ps(dw, _mm256_set1_ps(da[t * nb + i])), sum, acc[t]);
+        }
+    }
+}
+
+// Q4_K: each sub-block's sum of products in 32 bits, then times its scale (the AVX2 kernel
+// multiplies the 16-bit sums by the scale in madd: the same integers).
+VT INLINE void VNNI_NAME(tile_q4_K)(const uint8_t *tile, const uint8_t **a, const int32_t *min_pairs, const int nt, int64_t nb, __m256 *acc, int fetch) {
+    const __m256i m4 = _mm256_set1_epi8(0x0F);
+    for (int t = 0; t < nt; t++) acc[t] = _mm256_setzero_ps();
+    for (int64_t i = 0; i < nb; i++, tile += 1184) {
+        __m256i s[4];
+        for (int t = 0; t < nt; t++) s[t] = _mm256_setzero_si256();
+#pragma clang loop unroll(disable)
+        for (int jp = 0; jp < 4; jp++) {
+            __m256i raw[8];
+#pragma clang loop unroll(full)
+            for (int g = 0; g < 8; g++) raw[g] = _mm256_loadu_si256((const __m256i *)(tile + 160 + 32 * (8 * jp + g)));
+#pragma clang loop unroll(full)
+            for (int half = 0; half < 2; half++) {
+                const int j = 2 * jp + half;
+                prefetch_step(tile, 1184, j, 8, 3, fetch);
+                const __m256i scale = _mm256_cvtepu8_epi32(_mm_loadl_epi64((const __m128i *)(tile + 32 + 8 * j)));
+                __m256i q[8];
+#pragma clang loop unroll(full)
+                for (int g = 0; g < 8; g++) q[g] = _mm256_and_si256(half ? _mm256_srli_epi16(raw[g], 4) : raw[g], m4);
+                for (int t = 0; t < nt; t++) {
+                    const uint8_t *x8 = a[t] + i * 292 + 4 + 32 * j;
+                    int32_t x[8];
+                    memcpy(x, x8, 32);
+                    __m256i p0 = DPBUSD(_mm256_setzero_si256(), q[0], _mm256_set1_epi32(x[0]));
+                    __m256i p1 = DPBUSD(_mm256_setzero_si256(), q[1], _mm256_set1_epi32(x[1]));
+#pragma clang loop unroll(full)
+                    for (int g = 2; g < 8; g += 2) {
+                        p0 = DPBUSD(p0, q[g], _mm256_set1_epi32(x[g]));
+                        p1 = DPBUSD(p1, q[g + 1], _mm256_set1_epi32(x[g + 1]));
+                    }
+                    s[t] = _mm256_add_epi32(s[t], _mm256_mullo_epi32(_mm256_add_epi32(p0, p1), scale));
+                }
+            }
+        }
+        const __m256 dw = _mm256_cvtph_ps(_mm_loadu_si128((const __m128i *)tile));
+        const __m256 dmw = _mm256_cvtph_ps(_mm_loadu_si128((const __m128i *)(tile + 16)));
+        __m256i mins[4];
+        for (int k = 0; k < 4; k++) mins[k] = q4_K_mins(tile, k);
+        for (int t = 0; t < nt; t++) {
+            float da;
+            memcpy(&da, a[t] + i * 292, 4);
+            __m256i m = _mm256_setzero_si256();
+            for (int k = 0; k < 4; k++) m = _mm256_add_epi32(m, _mm256_madd_epi16(mins[k], _mm256_set1_epi32(min_pairs[(t * nb + i) * 4 + k])));
+            const __m256 vda = _mm256_set1_ps(da);
+            acc[t] = _mm256_fmadd_ps(_mm256_mul_ps(dw, vda), _mm256_cvtepi32_ps(s[t]), acc[t]);
+            acc[t] = _mm256_fnmadd_ps(_mm256_mul_ps(dmw, vda), _mm256_cvtepi32_ps(m), acc[t]);
+        }
+    }
+}
+
+#define KERNEL_Q4_1(G) VNNI_NAME(tile_q4_1)(p, a + t0, G, nb, da + t0 * nb, sa + t0 * nb, acc, t0 == 0)
+#define KERNEL_Q8_0(G) VNNI_NAME(tile_q8_0)(p, a + t0, G, nb, da + t0 * nb, sa, acc, t0 == 0)
+#define KERNEL_Q5_0(G) VNNI_NAME(tile_q5_0)(p, a + t0, G, nb, da + t0 * nb, sum16 + t0 * nb, acc, t0 == 0)
+#define KERNEL_Q4_K(G) VNNI_NAME(tile_q4_K)(p, a + t0, min_pairs + t0 * 4 * nb, G, nb, acc, t0 == 0)
+// Q6_K keeps the AVX2 kernels: with vpdpbusd (sums in 32 bits, then a 32-bit multiply by each
+// group's scale) it measured no faster in either encoding, slower in the VEX one.
+#define KERNEL_Q6_K(G) KERNEL_Q6_K_AVX2(G)
+TILES_FUNCTIONS(VT, VNNI_NAME(tiles))
+#undef KERNEL_Q4_1
+#undef KERNEL_Q8_0
+#undef KERNEL_Q5_0
+#undef KERNEL_Q4_K
+#undef KERNEL_Q6_K
+#undef DPBUSD
+#undef VT
+#undef VNNI_NAME
