@@ -1,6 +1,8 @@
 #include "CKernels.h"
 #include "ck_internal.h"
 #include <math.h>
+#include <pthread.h>
+#include <stdlib.h>
 #include <string.h>
 
 // Weights repacked at load into tiles of eight rows, so one pass feeds eight output rows:
@@ -737,9 +739,30 @@ int ck_packed_variant_available(int variant) {
 #endif
 }
 
+const char *ck_packed_variant_name(int variant) {
+    static const char *const names[] = {"scalar", "avx2", "avx-vnni", "avx512-vnni"};
+    return variant >= CK_PACKED_SCALAR && variant <= CK_PACKED_AVX512VNNI ? names[variant] : "unknown";
+}
+
+static int variant_in_use;
+static pthread_once_t variant_chosen = PTHREAD_ONCE_INIT;
+
+static void choose_variant(void) {
+    variant_in_use = ck_packed_variant(ck_cpu_features());
+    const char *env = getenv("MARTLET_KERNELS");
+    if (!env) return;
+    for (int v = CK_PACKED_SCALAR; v <= CK_PACKED_AVX512VNNI; v++)
+        if (strcmp(env, ck_packed_variant_name(v)) == 0 && ck_packed_variant_available(v)) variant_in_use = v;
+}
+
+int ck_packed_variant_in_use(void) {
+    pthread_once(&variant_chosen, choose_variant);
+    return variant_in_use;
+}
+
 int ck_matmul_packed(uint32_t wtype, const void *packed, const void *w, size_t w_row_bytes, int64_t n,
                      const void *a, size_t a_row_bytes, int64_t nt, float *y, int64_t ldy, int64_t r0, int64_t r1) {
-    return ck_matmul_packed_variant(ck_packed_variant(ck_cpu_features()), wtype, packed, w, w_row_bytes, n, a, a_row_bytes, nt, y, ldy, r0, r1);
+    return ck_matmul_packed_variant(ck_packed_variant_in_use(), wtype, packed, w, w_row_bytes, n, a, a_row_bytes, nt, y, ldy, r0, r1);
 }
 
 int ck_matmul_packed_variant(int variant, uint32_t wtype, const void *packed, const void *w, size_t w_row_bytes, int64_t n,

@@ -55,8 +55,7 @@ struct BenchKernels: ParsableCommand {
 
     /// The vector variants of the tile kernels (ck_matmul_packed_variant), each measured where
     /// this CPU has it.
-    static let tileVariants: [(Int32, String)] = [(Int32(CK_PACKED_AVX2), "AVX2"), (Int32(CK_PACKED_AVXVNNI), "AVX-VNNI"),
-                                                   (Int32(CK_PACKED_AVX512VNNI), "AVX512-VNNI")]
+    static let tileVariants = [CK_PACKED_AVX2, CK_PACKED_AVXVNNI, CK_PACKED_AVX512VNNI].map { (Int32($0), String(cString: ck_packed_variant_name(Int32($0)))) }
 
     /// Seconds per call of `body`, repeated until `seconds` have passed (after one warm-up call).
     private func time(_ body: () -> Void) -> Double {
@@ -145,7 +144,7 @@ struct BenchKernels: ParsableCommand {
                                                                  Int64(rowsCount), 0, Int64(rowsCount))
                                 }
                                 agree("8-row tile kernel, \(name)")
-                                tiled.append(("kernel, 8-row tiles, \(name)\(variant == ck_packed_variant(ck_cpu_features()) ? " (used)" : "")", s))
+                                tiled.append(("kernel, 8-row tiles, \(name)\(variant == ck_packed_variant_in_use() ? " (used)" : "")", s))
                             }
                         }
                         return (reference, fast, tiled)

@@ -1,4 +1,5 @@
 import ArgumentParser
+import CKernels
 import Foundation
 import Runtime
 
@@ -105,8 +106,9 @@ struct Bench: ParsableCommand {
         // the weights repacked into tiles, it is what the runtime itself holds (activations,
         // scratch, vocabulary).
         let anonMB = Double(residentAnonymousKiB()) / 1024 - Double(kv.bytes + m.packedBytes) / 1_048_576
+        let kernels = String(cString: ck_packed_variant_name(ck_packed_variant_in_use()))
         if json {
-            let items = results.map { "{\"test\": \"\($0.0)\", \"t/s\": \(String(format: "%.2f", $0.1)), \"stddev\": \(String(format: "%.2f", $0.2)), \"threads\": \(threadCount), \"rss_beyond_weights_and_kv_mib\": \(String(format: "%.1f", anonMB)), \"weight_bytes_per_token\": \(m.weights.bytesReadPerToken), \"jobs_run_alone\": \(m.jobsRunAlone)}" }
+            let items = results.map { "{\"test\": \"\($0.0)\", \"t/s\": \(String(format: "%.2f", $0.1)), \"stddev\": \(String(format: "%.2f", $0.2)), \"threads\": \(threadCount), \"rss_beyond_weights_and_kv_mib\": \(String(format: "%.1f", anonMB)), \"weight_bytes_per_token\": \(m.weights.bytesReadPerToken), \"jobs_run_alone\": \(m.jobsRunAlone), \"tile_kernels\": \"\(kernels)\"}" }
             print("[" + items.joined(separator: ", ") + "]")
         } else {
             print("| model | threads | test | t/s |\n|---|---|---|---|")
@@ -115,6 +117,7 @@ struct Bench: ParsableCommand {
             }
             print("resident memory beyond the weights (mapped and repacked) and the KV pool: \(String(format: "%.1f", anonMB)) MiB")
             print("jobs run by the calling thread alone, the machine being crowded: \(m.jobsRunAlone)")
+            print("tile kernels: \(kernels)")
         }
     }
 
