@@ -614,14 +614,15 @@ AVX2 static void block_scales(const uint8_t **a, int nt, int64_t nb, int ablock,
         }
 }
 
-// 16 · Σ a of each Q8_0 activation block (Q5_0's offset), [nt][nb].
-static void q5_0_offsets(const uint8_t **a, int nt, int64_t nb, int32_t *sum16) {
+// k · Σ a of each Q8_0 activation block, [nt][nb]: the offset of quants stored as q + k
+// (Q5_0's, k = 16; Q8_0's in the VNNI kernels, k = 128).
+static void block_sums(const uint8_t **a, int nt, int64_t nb, int32_t k, int32_t *sums) {
     for (int t = 0; t < nt; t++)
         for (int64_t i = 0; i < nb; i++) {
             const int8_t *q8 = (const int8_t *)(a[t] + i * 34 + 2);
             int32_t sum = 0;
             for (int j = 0; j < 32; j++) sum += q8[j];
-            sum16[t * nb + i] = 16 * sum;
+            sums[t * nb + i] = k * sum;
         }
 }
 
@@ -632,23 +633,26 @@ typedef void (*tiles_fn)(TILES_ARGS);
 
 // One variant's functions over tiles [tile0, tile1) and nt ≤ 32 activation rows, one per
 // packed type, named prefix_q4_1 … prefix_q6_K: the activations' per-block values, then every
-// tile through the kernels KERNEL_Q4_1 … KERNEL_Q6_K (macros of the group size G).
+// tile through the kernels KERNEL_Q4_1 … KERNEL_Q6_K (macros of the group size G); for Q4_1
+// and Q8_0, through the loops LOOP_Q4_1 and LOOP_Q8_0 (of the tile's bytes).
 #define TILES_FUNCTIONS(attr, prefix) \
 attr static void CAT(prefix, _q4_1)(TILES_ARGS) { \
     float da[nt * nb], sa[nt * nb]; \
     block_scales(a, nt, nb, 36, da, sa); \
-    TILE_LOOP((size_t)nb * 160, KERNEL_Q4_1) \
+    LOOP_Q4_1((size_t)nb * 160) \
 } \
 attr static void CAT(prefix, _q8_0)(TILES_ARGS) { \
     float da[nt * nb], *sa = NULL; \
+    int32_t sum128[nt * nb]; \
     block_scales(a, nt, nb, 34, da, sa); \
-    TILE_LOOP((size_t)nb * 272, KERNEL_Q8_0) \
+    block_sums(a, nt, nb, 128, sum128); \
+    LOOP_Q8_0((size_t)nb * 272) \
 } \
 attr static void CAT(prefix, _q5_0)(TILES_ARGS) { \
     float da[nt * nb]; \
     int32_t sum16[nt * nb]; \
     block_scales(a, nt, nb, 34, da, NULL); \
-    q5_0_offsets(a, nt, nb, sum16); \
+    block_sums(a, nt, nb, 16, sum16); \
     TILE_LOOP((size_t)nb * 176, KERNEL_Q5_0) \
 } \
 attr static void CAT(prefix, _q4_K)(TILES_ARGS) { \
@@ -662,6 +666,8 @@ attr static void CAT(prefix, _q6_K)(TILES_ARGS) { \
     TILE_LOOP((size_t)nb * 1680, KERNEL_Q6_K) \
 }
 
+#define LOOP_Q4_1(bytes) TILE_LOOP(bytes, KERNEL_Q4_1)
+#define LOOP_Q8_0(bytes) TILE_LOOP(bytes, KERNEL_Q8_0)
 #define KERNEL_Q4_1(G) tile_q4_1(p, a + t0, G, nb, da + t0 * nb, sa + t0 * nb, acc, t0 == 0)
 #define KERNEL_Q8_0(G) tile_q8_0(p, a + t0, G, nb, da + t0 * nb, sa, acc, t0 == 0)
 #define KERNEL_Q5_0(G) tile_q5_0(p, a + t0, G, nb, da + t0 * nb, sum16 + t0 * nb, acc, t0 == 0)
@@ -680,11 +686,14 @@ TILES_FUNCTIONS(AVX2, tiles_avx2)
 #include "packed_vnni.h"
 #undef VNNI_TARGET
 #undef VNNI_SUFFIX
-#define VNNI_TARGET "avx2,fma,f16c,avx512f,avx512vl,avx512vnni"
+// With AVX-512, Q4_1 and Q8_0 take two tiles at once (one 512-bit register: sixteen rows).
+#define VNNI_TARGET "avx2,fma,f16c,avx512f,avx512bw,avx512vl,avx512vnni"
 #define VNNI_SUFFIX _avx512vnni
+#define VNNI_ZMM
 #include "packed_vnni.h"
 #undef VNNI_TARGET
 #undef VNNI_SUFFIX
+#undef VNNI_ZMM
 
 // The variant's function for a packed type.
 static tiles_fn tiles_for(int variant, uint32_t wtype) {

@@ -43,24 +43,24 @@ VT INLINE void VNNI_NAME(tile_q4_1)(const uint8_t *tile, const uint8_t **a, cons
     }
 }
 
+// Q8_0: the signed quants as unsigned ones, q + 128 (the top bit flipped), whose sums with a
+// exceed the signed ones by 128 · Σ a over the block (sum128): each sum starts from −that.
 VT INLINE void VNNI_NAME(tile_q8_0)(const uint8_t *tile, const uint8_t **a, const int nt, int64_t nb,
-                                    const float *da, const float *sa, __m256 *acc, int fetch) {
-    (void)sa;
+                                    const float *da, const int32_t *sum128, __m256 *acc, int fetch) {
+    const __m256i top = _mm256_set1_epi8((char)0x80);
     for (int t = 0; t < nt; t++) acc[t] = _mm256_setzero_ps();
     for (int64_t i = 0; i < nb; i++, tile += 272) {
         prefetch_block(tile, 272, fetch);
         const __m256 dw = _mm256_cvtph_ps(_mm_loadu_si128((const __m128i *)tile));
         __m256i s[4];
-        for (int t = 0; t < nt; t++) s[t] = _mm256_setzero_si256();
+        for (int t = 0; t < nt; t++) s[t] = _mm256_set1_epi32(-sum128[t * nb + i]);
 #pragma clang loop unroll(full)
         for (int g = 0; g < 8; g++) {
-            // Signed × signed as unsigned × signed: |w| times a with w's sign (|−128| is 128 unsigned).
-            const __m256i q = _mm256_loadu_si256((const __m256i *)(tile + 16 + 32 * g));
-            const __m256i u = _mm256_sign_epi8(q, q);
+            const __m256i u = _mm256_xor_si256(_mm256_loadu_si256((const __m256i *)(tile + 16 + 32 * g)), top);
             for (int t = 0; t < nt; t++) {
                 int32_t x;
                 memcpy(&x, a[t] + i * 34 + 2 + 4 * g, 4);
-                s[t] = DPBUSD(s[t], u, _mm256_sign_epi8(_mm256_set1_epi32(x), q));
+                s[t] = DPBUSD(s[t], u, _mm256_set1_epi32(x));
             }
         }
         for (int t = 0; t < nt; t++)
@@ -151,8 +151,108 @@ VT INLINE void VNNI_NAME(tile_q4_K)(const uint8_t *tile, const uint8_t **a, cons
     }
 }
 
+#ifdef VNNI_ZMM
+// Two tiles side by side: the tile at `tile` in the low half of a 512-bit register (rows 0–7),
+// the next one (`apart` bytes on) in the high half (rows 8–15). A lane does the arithmetic of
+// the one-tile kernel's lane, so the results are the same bits; the activation bytes are
+// broadcast to all sixteen lanes by the instruction itself.
+VT INLINE __m512i pair_bytes(const uint8_t *tile, size_t apart) {
+    return _mm512_inserti64x4(_mm512_castsi256_si512(_mm256_loadu_si256((const __m256i *)tile)), _mm256_loadu_si256((const __m256i *)(tile + apart)), 1);
+}
+
+// The eight halves at `tile` and the eight at tile + apart, as sixteen floats.
+VT INLINE __m512 pair_halves(const uint8_t *tile, size_t apart) {
+    const __m256i h = _mm256_inserti128_si256(_mm256_castsi128_si256(_mm_loadu_si128((const __m128i *)tile)), _mm_loadu_si128((const __m128i *)(tile + apart)), 1);
+    return _mm512_cvtph_ps(h);
+}
+
+VT INLINE void pair_q4_1(const uint8_t *tile, size_t apart, const uint8_t **a, const int nt, int64_t nb,
+                         const float *da, const float *sa, __m512 *acc, int fetch) {
+    const __m512i m4 = _mm512_set1_epi8(0x0F);
+    for (int t = 0; t < nt; t++) acc[t] = _mm512_setzero_ps();
+    for (int64_t i = 0; i < nb; i++, tile += 160) {
+        prefetch_block(tile, 160, fetch);
+        prefetch_block(tile + apart, 160, fetch);
+        const __m512 dw = pair_halves(tile, apart), mw = pair_halves(tile + 16, apart);
+        __m512i lo[4], hi[4];
+        for (int g = 0; g < 4; g++) {
+            const __m512i q = pair_bytes(tile + 32 + 32 * g, apart);
+            lo[g] = _mm512_and_si512(q, m4);
+            hi[g] = _mm512_and_si512(_mm512_srli_epi16(q, 4), m4);
+        }
+        for (int t = 0; t < nt; t++) {
+            int32_t x[8];
+            memcpy(x, a[t] + i * 36 + 4, 32);
+            __m512i s0 = _mm512_dpbusd_epi32(_mm512_setzero_si512(), lo[0], _mm512_set1_epi32(x[0]));
+            __m512i s1 = _mm512_dpbusd_epi32(_mm512_setzero_si512(), hi[0], _mm512_set1_epi32(x[4]));
+            for (int g = 1; g < 4; g++) {
+                s0 = _mm512_dpbusd_epi32(s0, lo[g], _mm512_set1_epi32(x[g]));
+                s1 = _mm512_dpbusd_epi32(s1, hi[g], _mm512_set1_epi32(x[4 + g]));
+            }
+            const __m512 sum = _mm512_cvtepi32_ps(_mm512_add_epi32(s0, s1));
+            acc[t] = _mm512_fmadd_ps(_mm512_mul_ps(dw, _mm512_set1_ps(da[t * nb + i])), sum, acc[t]);
+            acc[t] = _mm512_fmadd_ps(mw, _mm512_set1_ps(sa[t * nb + i]), acc[t]);
+        }
+    }
+}
+
+VT INLINE void pair_q8_0(const uint8_t *tile, size_t apart, const uint8_t **a, const int nt, int64_t nb,
+                         const float *da, const int32_t *sum128, __m512 *acc, int fetch) {
+    const __m512i top = _mm512_set1_epi8((char)0x80);
+    for (int t = 0; t < nt; t++) acc[t] = _mm512_setzero_ps();
+    for (int64_t i = 0; i < nb; i++, tile += 272) {
+        prefetch_block(tile, 272, fetch);
+        prefetch_block(tile + apart, 272, fetch);
+        const __m512 dw = pair_halves(tile, apart);
+        __m512i s[4];
+        for (int t = 0; t < nt; t++) s[t] = _mm512_set1_epi32(-sum128[t * nb + i]);
+#pragma clang loop unroll(full)
+        for (int g = 0; g < 8; g++) {
+            const __m512i u = _mm512_xor_si512(pair_bytes(tile + 16 + 32 * g, apart), top);
+            for (int t = 0; t < nt; t++) {
+                int32_t x;
+                memcpy(&x, a[t] + i * 34 + 2 + 4 * g, 4);
+                s[t] = _mm512_dpbusd_epi32(s[t], u, _mm512_set1_epi32(x));
+            }
+        }
+        for (int t = 0; t < nt; t++)
+            acc[t] = _mm512_fmadd_ps(_mm512_mul_ps(dw, _mm512_set1_ps(da[t * nb + i])), _mm512_cvtepi32_ps(s[t]), acc[t]);
+    }
+}
+
+// Tiles [tile0, tile1) two at a time through KERNEL2(G), a last odd one through KERNEL(G).
+#define PAIR_LOOP(tile_bytes, KERNEL2, KERNEL) { \
+    int64_t tile = tile0; \
+    for (; tile + 1 < tile1; tile += 2) { \
+        const uint8_t *p = packed + (size_t)tile * (tile_bytes); \
+        const size_t apart = (tile_bytes); \
+        for (int t0 = 0; t0 < nt; t0 += 4) { \
+            __m512 acc[4]; \
+            const int g = nt - t0 < 4 ? nt - t0 : 4; \
+            switch (g) { \
+            case 1: KERNEL2(1); break; \
+            case 2: KERNEL2(2); break; \
+            case 3: KERNEL2(3); break; \
+            default: KERNEL2(4); break; \
+            } \
+            for (int t = 0; t < g; t++) _mm512_storeu_ps(y + (t0 + t) * ldy + tile * 8, acc[t]); \
+        } \
+    } \
+    if (tile < tile1) { \
+        const int64_t tile0 = tile; \
+        TILE_LOOP(tile_bytes, KERNEL) \
+    } \
+}
+#undef LOOP_Q4_1
+#undef LOOP_Q8_0
+#define LOOP_Q4_1(bytes) PAIR_LOOP(bytes, KERNEL2_Q4_1, KERNEL_Q4_1)
+#define LOOP_Q8_0(bytes) PAIR_LOOP(bytes, KERNEL2_Q8_0, KERNEL_Q8_0)
+#define KERNEL2_Q4_1(G) pair_q4_1(p, apart, a + t0, G, nb, da + t0 * nb, sa + t0 * nb, acc, t0 == 0)
+#define KERNEL2_Q8_0(G) pair_q8_0(p, apart, a + t0, G, nb, da + t0 * nb, sum128 + t0 * nb, acc, t0 == 0)
+#endif
+
 #define KERNEL_Q4_1(G) VNNI_NAME(tile_q4_1)(p, a + t0, G, nb, da + t0 * nb, sa + t0 * nb, acc, t0 == 0)
-#define KERNEL_Q8_0(G) VNNI_NAME(tile_q8_0)(p, a + t0, G, nb, da + t0 * nb, sa, acc, t0 == 0)
+#define KERNEL_Q8_0(G) VNNI_NAME(tile_q8_0)(p, a + t0, G, nb, da + t0 * nb, sum128 + t0 * nb, acc, t0 == 0)
 #define KERNEL_Q5_0(G) VNNI_NAME(tile_q5_0)(p, a + t0, G, nb, da + t0 * nb, sum16 + t0 * nb, acc, t0 == 0)
 #define KERNEL_Q4_K(G) VNNI_NAME(tile_q4_K)(p, a + t0, min_pairs + t0 * 4 * nb, G, nb, acc, t0 == 0)
 // Q6_K keeps the AVX2 kernels: with vpdpbusd (sums in 32 bits, then a 32-bit multiply by each
@@ -164,6 +264,15 @@ TILES_FUNCTIONS(VT, VNNI_NAME(tiles))
 #undef KERNEL_Q5_0
 #undef KERNEL_Q4_K
 #undef KERNEL_Q6_K
+#ifdef VNNI_ZMM
+#undef LOOP_Q4_1
+#undef LOOP_Q8_0
+#define LOOP_Q4_1(bytes) TILE_LOOP(bytes, KERNEL_Q4_1)
+#define LOOP_Q8_0(bytes) TILE_LOOP(bytes, KERNEL_Q8_0)
+#undef KERNEL2_Q4_1
+#undef KERNEL2_Q8_0
+#undef PAIR_LOOP
+#endif
 #undef DPBUSD
 #undef VT
 #undef VNNI_NAME

@@ -214,7 +214,8 @@ import Testing
     /// are constant.
     @Test(arguments: [GGMLType.q4_1, .q5_0, .q8_0, .q4_K, .q6_K], [false, true])
     func tilesEqualTheScalarPathBitForBit(_ wtype: GGMLType, extremes: Bool) throws {
-        let n = 512, rows = 27, tokens = 9  // three whole tiles and three rows outside them
+        // Three whole tiles (with AVX-512, one pair taken together and one alone) and three rows outside them.
+        let n = 512, rows = 27, tokens = 9
         #expect(ck_packable(wtype.rawValue) != 0)
         var w = randomBlocks(wtype, blocks: rows * n / wtype.blockSize, seed: 21)
         if extremes {
@@ -252,8 +253,8 @@ import Testing
         for variant in variants {
             let whole = run(tiles: true, variant: variant, rows: 0, rows, tokens: 0, tokens)
             #expect(whole.map(\.bitPattern) == scalar.map(\.bitPattern), "\(wtype.name) variant \(variant)")
-            // Batches of four and five tokens (a decode step's).
-            for (t0, t1) in [(0, 4), (4, 9)] {
+            // Batches of two, three, four and five tokens (a decode step's): every group size.
+            for (t0, t1) in [(0, 4), (4, 9), (0, 2), (2, 5)] {
                 let part = run(tiles: true, variant: variant, rows: 0, rows, tokens: t0, t1)
                 #expect(part[(t0 * rows)..<(t1 * rows)].map(\.bitPattern) == scalar[(t0 * rows)..<(t1 * rows)].map(\.bitPattern),
                         "\(wtype.name) variant \(variant) tokens \(t0)..<\(t1)")
