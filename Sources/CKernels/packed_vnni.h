@@ -6,7 +6,8 @@
 // Included by packed.c once per encoding of the instruction, with VNNI_TARGET (the target
 // features) and VNNI_SUFFIX (of the variant's function names) defined: AVX-VNNI (VEX; Intel
 // since Alder Lake, AMD since Zen 5) and AVX512-VNNI with AVX512VL (EVEX; Intel servers since
-// Cascade Lake, AMD Zen 4). The builtin is the same for both.
+// Cascade Lake, AMD Zen 4). The builtin is the same for both. With VNNI_ZMM (the AVX-512
+// inclusion), Q4_1, Q8_0 and Q4_K also take two tiles at once in 512-bit registers.
 
 #define VT __attribute__((target(VNNI_TARGET)))
 #define VNNI_NAME(base) CAT(base, VNNI_SUFFIX)
@@ -220,6 +221,56 @@ VT INLINE void pair_q8_0(const uint8_t *tile, size_t apart, const uint8_t **a, c
     }
 }
 
+VT INLINE void pair_q4_K(const uint8_t *tile, size_t apart, const uint8_t **a, const int32_t *min_pairs, const int nt, int64_t nb, __m512 *acc, int fetch) {
+    const __m512i m4 = _mm512_set1_epi8(0x0F);
+    for (int t = 0; t < nt; t++) acc[t] = _mm512_setzero_ps();
+    for (int64_t i = 0; i < nb; i++, tile += 1184) {
+        __m512i s[4];
+        for (int t = 0; t < nt; t++) s[t] = _mm512_setzero_si512();
+#pragma clang loop unroll(disable)
+        for (int jp = 0; jp < 4; jp++) {
+            __m512i raw[8];
+#pragma clang loop unroll(full)
+            for (int g = 0; g < 8; g++) raw[g] = pair_bytes(tile + 160 + 32 * (8 * jp + g), apart);
+#pragma clang loop unroll(full)
+            for (int half = 0; half < 2; half++) {
+                const int j = 2 * jp + half;
+                prefetch_step(tile, 1184, j, 8, 3, fetch);
+                prefetch_step(tile + apart, 1184, j, 8, 3, fetch);
+                const __m128i sc = _mm_unpacklo_epi64(_mm_loadl_epi64((const __m128i *)(tile + 32 + 8 * j)), _mm_loadl_epi64((const __m128i *)(tile + apart + 32 + 8 * j)));
+                const __m512i scale = _mm512_cvtepu8_epi32(sc);
+                __m512i q[8];
+#pragma clang loop unroll(full)
+                for (int g = 0; g < 8; g++) q[g] = _mm512_and_si512(half ? _mm512_srli_epi16(raw[g], 4) : raw[g], m4);
+                for (int t = 0; t < nt; t++) {
+                    int32_t x[8];
+                    memcpy(x, a[t] + i * 292 + 4 + 32 * j, 32);
+                    __m512i p0 = _mm512_dpbusd_epi32(_mm512_setzero_si512(), q[0], _mm512_set1_epi32(x[0]));
+                    __m512i p1 = _mm512_dpbusd_epi32(_mm512_setzero_si512(), q[1], _mm512_set1_epi32(x[1]));
+#pragma clang loop unroll(full)
+                    for (int g = 2; g < 8; g += 2) {
+                        p0 = _mm512_dpbusd_epi32(p0, q[g], _mm512_set1_epi32(x[g]));
+                        p1 = _mm512_dpbusd_epi32(p1, q[g + 1], _mm512_set1_epi32(x[g + 1]));
+                    }
+                    s[t] = _mm512_add_epi32(s[t], _mm512_mullo_epi32(_mm512_add_epi32(p0, p1), scale));
+                }
+            }
+        }
+        const __m512 dw = pair_halves(tile, apart), dmw = pair_halves(tile + 16, apart);
+        __m512i mins[4];
+        for (int k = 0; k < 4; k++) mins[k] = _mm512_inserti64x4(_mm512_castsi256_si512(q4_K_mins(tile, k)), q4_K_mins(tile + apart, k), 1);
+        for (int t = 0; t < nt; t++) {
+            float da;
+            memcpy(&da, a[t] + i * 292, 4);
+            __m512i m = _mm512_setzero_si512();
+            for (int k = 0; k < 4; k++) m = _mm512_add_epi32(m, _mm512_madd_epi16(mins[k], _mm512_set1_epi32(min_pairs[(t * nb + i) * 4 + k])));
+            const __m512 vda = _mm512_set1_ps(da);
+            acc[t] = _mm512_fmadd_ps(_mm512_mul_ps(dw, vda), _mm512_cvtepi32_ps(s[t]), acc[t]);
+            acc[t] = _mm512_fnmadd_ps(_mm512_mul_ps(dmw, vda), _mm512_cvtepi32_ps(m), acc[t]);
+        }
+    }
+}
+
 // Tiles [tile0, tile1) two at a time through KERNEL2(G), a last odd one through KERNEL(G).
 #define PAIR_LOOP(tile_bytes, KERNEL2, KERNEL) { \
     int64_t tile = tile0; \
@@ -247,6 +298,9 @@ VT INLINE void pair_q8_0(const uint8_t *tile, size_t apart, const uint8_t **a, c
 #undef LOOP_Q8_0
 #define LOOP_Q4_1(bytes) PAIR_LOOP(bytes, KERNEL2_Q4_1, KERNEL_Q4_1)
 #define LOOP_Q8_0(bytes) PAIR_LOOP(bytes, KERNEL2_Q8_0, KERNEL_Q8_0)
+#undef LOOP_Q4_K
+#define LOOP_Q4_K(bytes) PAIR_LOOP(bytes, KERNEL2_Q4_K, KERNEL_Q4_K)
+#define KERNEL2_Q4_K(G) pair_q4_K(p, apart, a + t0, min_pairs + t0 * 4 * nb, G, nb, acc, t0 == 0)
 #define KERNEL2_Q4_1(G) pair_q4_1(p, apart, a + t0, G, nb, da + t0 * nb, sa + t0 * nb, acc, t0 == 0)
 #define KERNEL2_Q8_0(G) pair_q8_0(p, apart, a + t0, G, nb, da + t0 * nb, sum128 + t0 * nb, acc, t0 == 0)
 #endif
@@ -269,6 +323,9 @@ TILES_FUNCTIONS(VT, VNNI_NAME(tiles))
 #undef LOOP_Q8_0
 #define LOOP_Q4_1(bytes) TILE_LOOP(bytes, KERNEL_Q4_1)
 #define LOOP_Q8_0(bytes) TILE_LOOP(bytes, KERNEL_Q8_0)
+#undef LOOP_Q4_K
+#define LOOP_Q4_K(bytes) TILE_LOOP(bytes, KERNEL_Q4_K)
+#undef KERNEL2_Q4_K
 #undef KERNEL2_Q4_1
 #undef KERNEL2_Q8_0
 #undef PAIR_LOOP
