@@ -277,23 +277,42 @@ INLINE void prefetch_step(const uint8_t *p, int bytes, int k, int steps, int per
         } \
     }
 
+// A Q4_1 tile block's quants: lo[g], hi[g] = the low and high nibbles of group g.
+AVX2 INLINE void q4_1_nibbles(const uint8_t *tile, __m256i lo[4], __m256i hi[4]) {
+    const __m256i m4 = _mm256_set1_epi8(0x0F);
+    for (int g = 0; g < 4; g++) {
+        const __m256i q = _mm256_loadu_si256((const __m256i *)(tile + 32 + 32 * g));
+        lo[g] = _mm256_and_si256(q, m4);
+        hi[g] = _mm256_and_si256(_mm256_srli_epi16(q, 4), m4);
+    }
+}
+
+// A Q5_0 tile block's quants q = nibble | fifth bit · 16, in 0..31 (element 4g+k's bit sits at
+// bit 2g of the fifth bits, 16+4g+k's at 2g+1), as lo[g] and hi[g].
+AVX2 INLINE void q5_0_quants(const uint8_t *tile, __m256i lo[4], __m256i hi[4]) {
+    const __m256i m4 = _mm256_set1_epi8(0x0F), bit4 = _mm256_set1_epi8(0x10);
+    const __m256i h = _mm256_loadu_si256((const __m256i *)(tile + 16));
+    for (int g = 0; g < 4; g++) {
+        const __m256i q = _mm256_loadu_si256((const __m256i *)(tile + 48 + 32 * g));
+        const __m256i hl = 2 * g <= 4 ? _mm256_slli_epi16(h, 4 - 2 * g) : _mm256_srli_epi16(h, 2 * g - 4);
+        const __m256i hh = 2 * g + 1 <= 4 ? _mm256_slli_epi16(h, 3 - 2 * g) : _mm256_srli_epi16(h, 2 * g - 3);
+        lo[g] = _mm256_or_si256(_mm256_and_si256(q, m4), _mm256_and_si256(hl, bit4));
+        hi[g] = _mm256_or_si256(_mm256_and_si256(_mm256_srli_epi16(q, 4), m4), _mm256_and_si256(hh, bit4));
+    }
+}
+
 // Eight rows (one tile) against nt ≤ 4 activation rows; da/sa: the activation blocks'
 // scales and scaled sums as floats, [nt][nb]. Each kernel leaves acc[t] = the eight rows'
 // results for activation row t.
 AVX2 INLINE void tile_q4_1(const uint8_t *tile, const uint8_t **a, const int nt, int64_t nb,
                            const float *da, const float *sa, __m256 *acc, int fetch) {
-    const __m256i m4 = _mm256_set1_epi8(0x0F);
     for (int t = 0; t < nt; t++) acc[t] = _mm256_setzero_ps();
     for (int64_t i = 0; i < nb; i++, tile += 160) {
         prefetch_block(tile, 160, fetch);
         const __m256 dw = _mm256_cvtph_ps(_mm_loadu_si128((const __m128i *)tile));
         const __m256 mw = _mm256_cvtph_ps(_mm_loadu_si128((const __m128i *)(tile + 16)));
         __m256i lo[4], hi[4];
-        for (int g = 0; g < 4; g++) {
-            const __m256i q = _mm256_loadu_si256((const __m256i *)(tile + 32 + 32 * g));
-            lo[g] = _mm256_and_si256(q, m4);
-            hi[g] = _mm256_and_si256(_mm256_srli_epi16(q, 4), m4);
-        }
+        q4_1_nibbles(tile, lo, hi);
         for (int t = 0; t < nt; t++) {
             int32_t x[8];
             memcpy(x, a[t] + i * 36 + 4, 32);
@@ -308,21 +327,13 @@ AVX2 INLINE void tile_q4_1(const uint8_t *tile, const uint8_t **a, const int nt,
 
 AVX2 INLINE void tile_q5_0(const uint8_t *tile, const uint8_t **a, const int nt, int64_t nb,
                            const float *da, const int32_t *sum16, __m256 *acc, int fetch) {
-    const __m256i m4 = _mm256_set1_epi8(0x0F), bit4 = _mm256_set1_epi8(0x10), ones = _mm256_set1_epi16(1);
+    const __m256i ones = _mm256_set1_epi16(1);
     for (int t = 0; t < nt; t++) acc[t] = _mm256_setzero_ps();
     for (int64_t i = 0; i < nb; i++, tile += 176) {
         prefetch_block(tile, 176, fetch);
         const __m256 dw = _mm256_cvtph_ps(_mm_loadu_si128((const __m128i *)tile));
-        const __m256i h = _mm256_loadu_si256((const __m256i *)(tile + 16));
-        // q = nibble | fifth bit · 16, in 0..31; element 4g+k's bit sits at bit 2g, 16+4g+k's at 2g+1.
         __m256i lo[4], hi[4];
-        for (int g = 0; g < 4; g++) {
-            const __m256i q = _mm256_loadu_si256((const __m256i *)(tile + 48 + 32 * g));
-            const __m256i hl = 2 * g <= 4 ? _mm256_slli_epi16(h, 4 - 2 * g) : _mm256_srli_epi16(h, 2 * g - 4);
-            const __m256i hh = 2 * g + 1 <= 4 ? _mm256_slli_epi16(h, 3 - 2 * g) : _mm256_srli_epi16(h, 2 * g - 3);
-            lo[g] = _mm256_or_si256(_mm256_and_si256(q, m4), _mm256_and_si256(hl, bit4));
-            hi[g] = _mm256_or_si256(_mm256_and_si256(_mm256_srli_epi16(q, 4), m4), _mm256_and_si256(hh, bit4));
-        }
+        q5_0_quants(tile, lo, hi);
         for (int t = 0; t < nt; t++) {
             int32_t x[8];
             memcpy(x, a[t] + i * 34 + 2, 32);
@@ -355,6 +366,25 @@ AVX2 INLINE __m256i q4_K_mins(const uint8_t *tile, int k) {
     return _mm256_shuffle_epi8(_mm256_broadcastsi128_si256(_mm_loadu_si128((const __m128i *)(tile + 96 + 16 * k))), zip);
 }
 
+// The end of a Q4_K super-block i for nt activation rows: acc[t] += d·da · s[t] − dmin·da · M
+// (M: the minimums times the activation's sub-block sums).
+AVX2 INLINE void q4_K_scale(const uint8_t *tile, const uint8_t **a, const int32_t *min_pairs, const int nt, int64_t nb, int64_t i,
+                            const __m256i *s, __m256 *acc) {
+    const __m256 dw = _mm256_cvtph_ps(_mm_loadu_si128((const __m128i *)tile));
+    const __m256 dmw = _mm256_cvtph_ps(_mm_loadu_si128((const __m128i *)(tile + 16)));
+    __m256i mins[4];
+    for (int k = 0; k < 4; k++) mins[k] = q4_K_mins(tile, k);
+    for (int t = 0; t < nt; t++) {
+        float da;
+        memcpy(&da, a[t] + i * 292, 4);
+        __m256i m = _mm256_setzero_si256();
+        for (int k = 0; k < 4; k++) m = _mm256_add_epi32(m, _mm256_madd_epi16(mins[k], _mm256_set1_epi32(min_pairs[(t * nb + i) * 4 + k])));
+        const __m256 vda = _mm256_set1_ps(da);
+        acc[t] = _mm256_fmadd_ps(_mm256_mul_ps(dw, vda), _mm256_cvtepi32_ps(s[t]), acc[t]);
+        acc[t] = _mm256_fnmadd_ps(_mm256_mul_ps(dmw, vda), _mm256_cvtepi32_ps(m), acc[t]);
+    }
+}
+
 // Q4_K: one super-block at a time, each half of each pair of sub-blocks unpacked once for
 // every activation row.
 AVX2 INLINE void tile_q4_K(const uint8_t *tile, const uint8_t **a, const int32_t *min_pairs, const int nt, int64_t nb, __m256 *acc, int fetch) {
@@ -382,19 +412,7 @@ AVX2 INLINE void tile_q4_K(const uint8_t *tile, const uint8_t **a, const int32_t
                 s[t] = _mm256_add_epi32(s[t], _mm256_madd_epi16(p, scale));
             }
         }
-        const __m256 dw = _mm256_cvtph_ps(_mm_loadu_si128((const __m128i *)tile));
-        const __m256 dmw = _mm256_cvtph_ps(_mm_loadu_si128((const __m128i *)(tile + 16)));
-        __m256i mins[4];
-        for (int k = 0; k < 4; k++) mins[k] = q4_K_mins(tile, k);
-        for (int t = 0; t < nt; t++) {
-            float da;
-            memcpy(&da, a[t] + i * 292, 4);
-            __m256i m = _mm256_setzero_si256();
-            for (int k = 0; k < 4; k++) m = _mm256_add_epi32(m, _mm256_madd_epi16(mins[k], _mm256_set1_epi32(min_pairs[(t * nb + i) * 4 + k])));
-            const __m256 vda = _mm256_set1_ps(da);
-            acc[t] = _mm256_fmadd_ps(_mm256_mul_ps(dw, vda), _mm256_cvtepi32_ps(s[t]), acc[t]);
-            acc[t] = _mm256_fnmadd_ps(_mm256_mul_ps(dmw, vda), _mm256_cvtepi32_ps(m), acc[t]);
-        }
+        q4_K_scale(tile, a, min_pairs, nt, nb, i, s, acc);
     }
 }
 

@@ -15,18 +15,13 @@
 
 VT INLINE void VNNI_NAME(tile_q4_1)(const uint8_t *tile, const uint8_t **a, const int nt, int64_t nb,
                                     const float *da, const float *sa, __m256 *acc, int fetch) {
-    const __m256i m4 = _mm256_set1_epi8(0x0F);
     for (int t = 0; t < nt; t++) acc[t] = _mm256_setzero_ps();
     for (int64_t i = 0; i < nb; i++, tile += 160) {
         prefetch_block(tile, 160, fetch);
         const __m256 dw = _mm256_cvtph_ps(_mm_loadu_si128((const __m128i *)tile));
         const __m256 mw = _mm256_cvtph_ps(_mm_loadu_si128((const __m128i *)(tile + 16)));
         __m256i lo[4], hi[4];
-        for (int g = 0; g < 4; g++) {
-            const __m256i q = _mm256_loadu_si256((const __m256i *)(tile + 32 + 32 * g));
-            lo[g] = _mm256_and_si256(q, m4);
-            hi[g] = _mm256_and_si256(_mm256_srli_epi16(q, 4), m4);
-        }
+        q4_1_nibbles(tile, lo, hi);
         for (int t = 0; t < nt; t++) {
             int32_t x[8];
             memcpy(x, a[t] + i * 36 + 4, 32);
@@ -71,20 +66,12 @@ VT INLINE void VNNI_NAME(tile_q8_0)(const uint8_t *tile, const uint8_t **a, cons
 
 VT INLINE void VNNI_NAME(tile_q5_0)(const uint8_t *tile, const uint8_t **a, const int nt, int64_t nb,
                                     const float *da, const int32_t *sum16, __m256 *acc, int fetch) {
-    const __m256i m4 = _mm256_set1_epi8(0x0F), bit4 = _mm256_set1_epi8(0x10);
     for (int t = 0; t < nt; t++) acc[t] = _mm256_setzero_ps();
     for (int64_t i = 0; i < nb; i++, tile += 176) {
         prefetch_block(tile, 176, fetch);
         const __m256 dw = _mm256_cvtph_ps(_mm_loadu_si128((const __m128i *)tile));
-        const __m256i h = _mm256_loadu_si256((const __m256i *)(tile + 16));
         __m256i lo[4], hi[4];
-        for (int g = 0; g < 4; g++) {
-            const __m256i q = _mm256_loadu_si256((const __m256i *)(tile + 48 + 32 * g));
-            const __m256i hl = 2 * g <= 4 ? _mm256_slli_epi16(h, 4 - 2 * g) : _mm256_srli_epi16(h, 2 * g - 4);
-            const __m256i hh = 2 * g + 1 <= 4 ? _mm256_slli_epi16(h, 3 - 2 * g) : _mm256_srli_epi16(h, 2 * g - 3);
-            lo[g] = _mm256_or_si256(_mm256_and_si256(q, m4), _mm256_and_si256(hl, bit4));
-            hi[g] = _mm256_or_si256(_mm256_and_si256(_mm256_srli_epi16(q, 4), m4), _mm256_and_si256(hh, bit4));
-        }
+        q5_0_quants(tile, lo, hi);
         for (int t = 0; t < nt; t++) {
             int32_t x[8];
             memcpy(x, a[t] + i * 34 + 2, 32);
@@ -136,19 +123,7 @@ VT INLINE void VNNI_NAME(tile_q4_K)(const uint8_t *tile, const uint8_t **a, cons
                 }
             }
         }
-        const __m256 dw = _mm256_cvtph_ps(_mm_loadu_si128((const __m128i *)tile));
-        const __m256 dmw = _mm256_cvtph_ps(_mm_loadu_si128((const __m128i *)(tile + 16)));
-        __m256i mins[4];
-        for (int k = 0; k < 4; k++) mins[k] = q4_K_mins(tile, k);
-        for (int t = 0; t < nt; t++) {
-            float da;
-            memcpy(&da, a[t] + i * 292, 4);
-            __m256i m = _mm256_setzero_si256();
-            for (int k = 0; k < 4; k++) m = _mm256_add_epi32(m, _mm256_madd_epi16(mins[k], _mm256_set1_epi32(min_pairs[(t * nb + i) * 4 + k])));
-            const __m256 vda = _mm256_set1_ps(da);
-            acc[t] = _mm256_fmadd_ps(_mm256_mul_ps(dw, vda), _mm256_cvtepi32_ps(s[t]), acc[t]);
-            acc[t] = _mm256_fnmadd_ps(_mm256_mul_ps(dmw, vda), _mm256_cvtepi32_ps(m), acc[t]);
-        }
+        q4_K_scale(tile, a, min_pairs, nt, nb, i, s, acc);
     }
 }
 
