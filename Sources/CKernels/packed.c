@@ -2,6 +2,7 @@
 #include "ck_internal.h"
 #include <math.h>
 #include <pthread.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -778,9 +779,14 @@ static pthread_once_t variant_chosen = PTHREAD_ONCE_INIT;
 static void choose_variant(void) {
     variant_in_use = ck_packed_variant(ck_cpu_features());
     const char *env = getenv("MARTLET_KERNELS");
-    if (!env) return;
+    if (!env || !*env) return;
     for (int v = CK_PACKED_SCALAR; v <= CK_PACKED_AVX512VNNI; v++)
-        if (strcmp(env, ck_packed_variant_name(v)) == 0 && ck_packed_variant_available(v)) variant_in_use = v;
+        if (strcmp(env, ck_packed_variant_name(v)) == 0 && ck_packed_variant_available(v)) {
+            variant_in_use = v;
+            return;
+        }
+    fprintf(stderr, "MARTLET_KERNELS=%s: not a kernel variant this CPU has (scalar, avx2, avx-vnni, avx512-vnni); using %s\n", env,
+            ck_packed_variant_name(variant_in_use));
 }
 
 int ck_packed_variant_in_use(void) {

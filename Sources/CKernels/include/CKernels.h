@@ -101,7 +101,8 @@ enum { CK_PACKED_SCALAR = 0, CK_PACKED_AVX2 = 1, CK_PACKED_AVXVNNI = 2, CK_PACKE
 /// The variant ck_matmul_packed uses on a CPU with `features` (CK_CPU_* bits).
 int ck_packed_variant(uint32_t features);
 /// The variant ck_matmul_packed uses: ck_packed_variant of this CPU, or the one the environment
-/// variable MARTLET_KERNELS names (ck_packed_variant_name) where the CPU has it, for comparisons on one machine. Chosen once, on the first call.
+/// variable MARTLET_KERNELS names (ck_packed_variant_name) where the CPU has it, for comparisons
+/// on one machine (another name is reported on stderr). Chosen once, on the first call.
 int ck_packed_variant_in_use(void);
 /// A variant's name: "scalar", "avx2", "avx-vnni" or "avx512-vnni".
 const char *ck_packed_variant_name(int variant);
