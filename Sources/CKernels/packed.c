@@ -651,7 +651,8 @@ static void block_sums(const uint8_t **a, int nt, int64_t nb, int32_t k, int32_t
 typedef void (*tiles_fn)(TILES_ARGS);
 
 // One variant's functions over tiles [tile0, tile1) and nt ≤ 32 activation rows, one per
-// packed type, named prefix_q4_1 … prefix_q6_K: the activations' per-block values, then every
+// packed type, named prefix_q4_1 … prefix_q6_K: the activations' per-block values (Q8_0's
+// offset sums only where Q8_0_SUMS computes them: the VNNI kernels), then every
 // tile through the kernels KERNEL_Q4_1 … KERNEL_Q6_K (macros of the group size G); for Q4_1,
 // Q8_0 and Q4_K, through the loops LOOP_Q4_1, LOOP_Q8_0 and LOOP_Q4_K (of the tile's bytes).
 #define TILES_FUNCTIONS(attr, prefix) \
@@ -664,7 +665,7 @@ attr static void CAT(prefix, _q8_0)(TILES_ARGS) { \
     float da[nt * nb], *sa = NULL; \
     int32_t sum128[nt * nb]; \
     block_scales(a, nt, nb, 34, da, sa); \
-    block_sums(a, nt, nb, 128, sum128); \
+    Q8_0_SUMS(a, nt, nb, sum128) \
     LOOP_Q8_0((size_t)nb * 272) \
 } \
 attr static void CAT(prefix, _q5_0)(TILES_ARGS) { \
@@ -694,7 +695,10 @@ attr static void CAT(prefix, _q6_K)(TILES_ARGS) { \
 #define KERNEL_Q4_K(G) if (G == 1 && nt == 1) tile_q4_K_one(p, a[0], min_pairs, nb, acc, t0 == 0); else tile_q4_K(p, a + t0, min_pairs + t0 * 4 * nb, G, nb, acc, t0 == 0)
 #define KERNEL_Q6_K_AVX2(G) if (G == 1 && nt == 1) tile_q6_K_one(p, a[0], off, nb, acc, t0 == 0); else tile_q6_K(p, a + t0, off + t0 * 16 * nb, G, nb, acc, t0 == 0)
 #define KERNEL_Q6_K(G) KERNEL_Q6_K_AVX2(G)
+#define Q8_0_SUMS(a, nt, nb, sums) (void)sums;
 TILES_FUNCTIONS(AVX2, tiles_avx2)
+#undef Q8_0_SUMS
+#define Q8_0_SUMS(a, nt, nb, sums) block_sums(a, nt, nb, 128, sums);
 #undef KERNEL_Q4_1
 #undef KERNEL_Q8_0
 #undef KERNEL_Q5_0
