@@ -652,9 +652,9 @@ typedef void (*tiles_fn)(TILES_ARGS);
 
 // One variant's functions over tiles [tile0, tile1) and nt ≤ 32 activation rows, one per
 // packed type, named prefix_q4_1 … prefix_q6_K: the activations' per-block values (Q8_0's
-// offset sums only where Q8_0_SUMS computes them: the VNNI kernels), then every
+// offset sums, sum128, declared and computed only where Q8_0_SUMS does: the VNNI kernels), then every
 // tile through the kernels KERNEL_Q4_1 … KERNEL_Q6_K (macros of the group size G); for Q4_1,
-// Q8_0 and Q4_K, through the loops LOOP_Q4_1, LOOP_Q8_0 and LOOP_Q4_K (of the tile's bytes).
+// Q5_0, Q8_0 and Q4_K, through the loops LOOP_Q4_1 … LOOP_Q4_K (of the tile's bytes).
 #define TILES_FUNCTIONS(attr, prefix) \
 attr static void CAT(prefix, _q4_1)(TILES_ARGS) { \
     float da[nt * nb], sa[nt * nb]; \
@@ -663,9 +663,8 @@ attr static void CAT(prefix, _q4_1)(TILES_ARGS) { \
 } \
 attr static void CAT(prefix, _q8_0)(TILES_ARGS) { \
     float da[nt * nb], *sa = NULL; \
-    int32_t sum128[nt * nb]; \
     block_scales(a, nt, nb, 34, da, sa); \
-    Q8_0_SUMS(a, nt, nb, sum128) \
+    Q8_0_SUMS(a, nt, nb) \
     LOOP_Q8_0((size_t)nb * 272) \
 } \
 attr static void CAT(prefix, _q5_0)(TILES_ARGS) { \
@@ -673,7 +672,7 @@ attr static void CAT(prefix, _q5_0)(TILES_ARGS) { \
     int32_t sum16[nt * nb]; \
     block_scales(a, nt, nb, 34, da, NULL); \
     block_sums(a, nt, nb, 16, sum16); \
-    TILE_LOOP((size_t)nb * 176, KERNEL_Q5_0) \
+    LOOP_Q5_0((size_t)nb * 176) \
 } \
 attr static void CAT(prefix, _q4_K)(TILES_ARGS) { \
     int32_t min_pairs[nt * 4 * nb]; \
@@ -689,16 +688,17 @@ attr static void CAT(prefix, _q6_K)(TILES_ARGS) { \
 #define LOOP_Q4_1(bytes) TILE_LOOP(bytes, KERNEL_Q4_1)
 #define LOOP_Q8_0(bytes) TILE_LOOP(bytes, KERNEL_Q8_0)
 #define LOOP_Q4_K(bytes) TILE_LOOP(bytes, KERNEL_Q4_K)
+#define LOOP_Q5_0(bytes) TILE_LOOP(bytes, KERNEL_Q5_0)
 #define KERNEL_Q4_1(G) tile_q4_1(p, a + t0, G, nb, da + t0 * nb, sa + t0 * nb, acc, t0 == 0)
 #define KERNEL_Q8_0(G) tile_q8_0(p, a + t0, G, nb, da + t0 * nb, sa, acc, t0 == 0)
 #define KERNEL_Q5_0(G) tile_q5_0(p, a + t0, G, nb, da + t0 * nb, sum16 + t0 * nb, acc, t0 == 0)
 #define KERNEL_Q4_K(G) if (G == 1 && nt == 1) tile_q4_K_one(p, a[0], min_pairs, nb, acc, t0 == 0); else tile_q4_K(p, a + t0, min_pairs + t0 * 4 * nb, G, nb, acc, t0 == 0)
 #define KERNEL_Q6_K_AVX2(G) if (G == 1 && nt == 1) tile_q6_K_one(p, a[0], off, nb, acc, t0 == 0); else tile_q6_K(p, a + t0, off + t0 * 16 * nb, G, nb, acc, t0 == 0)
 #define KERNEL_Q6_K(G) KERNEL_Q6_K_AVX2(G)
-#define Q8_0_SUMS(a, nt, nb, sums) (void)sums;
+#define Q8_0_SUMS(a, nt, nb)
 TILES_FUNCTIONS(AVX2, tiles_avx2)
 #undef Q8_0_SUMS
-#define Q8_0_SUMS(a, nt, nb, sums) block_sums(a, nt, nb, 128, sums);
+#define Q8_0_SUMS(a, nt, nb) int32_t sum128[nt * nb]; block_sums(a, nt, nb, 128, sum128);
 #undef KERNEL_Q4_1
 #undef KERNEL_Q8_0
 #undef KERNEL_Q5_0
@@ -710,7 +710,7 @@ TILES_FUNCTIONS(AVX2, tiles_avx2)
 #include "packed_vnni.h"
 #undef VNNI_TARGET
 #undef VNNI_SUFFIX
-// With AVX-512, Q4_1, Q8_0 and Q4_K take two tiles at once (one 512-bit register: sixteen rows).
+// With AVX-512, Q4_1, Q5_0, Q8_0 and Q4_K take two tiles at once (one 512-bit register: sixteen rows).
 #define VNNI_TARGET "avx2,fma,f16c,avx512f,avx512bw,avx512vl,avx512vnni"
 #define VNNI_SUFFIX _avx512vnni
 #define VNNI_ZMM

@@ -7,7 +7,7 @@
 // features) and VNNI_SUFFIX (of the variant's function names) defined: AVX-VNNI (VEX; Intel
 // since Alder Lake, AMD since Zen 5) and AVX512-VNNI with AVX512VL (EVEX; Intel servers since
 // Cascade Lake, AMD Zen 4). The builtin is the same for both. With VNNI_ZMM (the AVX-512
-// inclusion), Q4_1, Q8_0 and Q4_K also take two tiles at once in 512-bit registers.
+// inclusion), Q4_1, Q5_0, Q8_0 and Q4_K also take two tiles at once in 512-bit registers.
 
 #define VT __attribute__((target(VNNI_TARGET)))
 #define VNNI_NAME(base) CAT(base, VNNI_SUFFIX)
@@ -196,6 +196,44 @@ VT INLINE void pair_q8_0(const uint8_t *tile, size_t apart, const uint8_t **a, c
     }
 }
 
+// Q5_0's quants of two tiles, as q5_0_quants makes them for one.
+VT INLINE void pair_q5_0_quants(const uint8_t *tile, size_t apart, __m512i lo[4], __m512i hi[4]) {
+    const __m512i m4 = _mm512_set1_epi8(0x0F), bit4 = _mm512_set1_epi8(0x10);
+    const __m512i h = pair_bytes(tile + 16, apart);
+#pragma clang loop unroll(full)
+    for (int g = 0; g < 4; g++) {
+        const __m512i q = pair_bytes(tile + 48 + 32 * g, apart);
+        const __m512i hl = 2 * g <= 4 ? _mm512_slli_epi16(h, 4 - 2 * g) : _mm512_srli_epi16(h, 2 * g - 4);
+        const __m512i hh = 2 * g + 1 <= 4 ? _mm512_slli_epi16(h, 3 - 2 * g) : _mm512_srli_epi16(h, 2 * g - 3);
+        lo[g] = _mm512_or_si512(_mm512_and_si512(q, m4), _mm512_and_si512(hl, bit4));
+        hi[g] = _mm512_or_si512(_mm512_and_si512(_mm512_srli_epi16(q, 4), m4), _mm512_and_si512(hh, bit4));
+    }
+}
+
+VT INLINE void pair_q5_0(const uint8_t *tile, size_t apart, const uint8_t **a, const int nt, int64_t nb,
+                         const float *da, const int32_t *sum16, __m512 *acc, int fetch) {
+    for (int t = 0; t < nt; t++) acc[t] = _mm512_setzero_ps();
+    for (int64_t i = 0; i < nb; i++, tile += 176) {
+        prefetch_block(tile, 176, fetch);
+        prefetch_block(tile + apart, 176, fetch);
+        const __m512 dw = pair_halves(tile, apart);
+        __m512i lo[4], hi[4];
+        pair_q5_0_quants(tile, apart, lo, hi);
+        for (int t = 0; t < nt; t++) {
+            int32_t x[8];
+            memcpy(x, a[t] + i * 34 + 2, 32);
+            __m512i s0 = _mm512_dpbusd_epi32(_mm512_set1_epi32(-sum16[t * nb + i]), lo[0], _mm512_set1_epi32(x[0]));
+            __m512i s1 = _mm512_dpbusd_epi32(_mm512_setzero_si512(), hi[0], _mm512_set1_epi32(x[4]));
+            for (int g = 1; g < 4; g++) {
+                s0 = _mm512_dpbusd_epi32(s0, lo[g], _mm512_set1_epi32(x[g]));
+                s1 = _mm512_dpbusd_epi32(s1, hi[g], _mm512_set1_epi32(x[4 + g]));
+            }
+            const __m512 sum = _mm512_cvtepi32_ps(_mm512_add_epi32(s0, s1));
+            acc[t] = _mm512_fmadd_ps(_mm512_mul_ps(dw, _mm512_set1_ps(da[t * nb + i])), sum, acc[t]);
+        }
+    }
+}
+
 VT INLINE void pair_q4_K(const uint8_t *tile, size_t apart, const uint8_t **a, const int32_t *min_pairs, const int nt, int64_t nb, __m512 *acc, int fetch) {
     const __m512i m4 = _mm512_set1_epi8(0x0F);
     for (int t = 0; t < nt; t++) acc[t] = _mm512_setzero_ps();
@@ -274,7 +312,10 @@ VT INLINE void pair_q4_K(const uint8_t *tile, size_t apart, const uint8_t **a, c
 #define LOOP_Q4_1(bytes) PAIR_LOOP(bytes, KERNEL2_Q4_1, KERNEL_Q4_1)
 #define LOOP_Q8_0(bytes) PAIR_LOOP(bytes, KERNEL2_Q8_0, KERNEL_Q8_0)
 #undef LOOP_Q4_K
+#undef LOOP_Q5_0
 #define LOOP_Q4_K(bytes) PAIR_LOOP(bytes, KERNEL2_Q4_K, KERNEL_Q4_K)
+#define LOOP_Q5_0(bytes) PAIR_LOOP(bytes, KERNEL2_Q5_0, KERNEL_Q5_0)
+#define KERNEL2_Q5_0(G) pair_q5_0(p, apart, a + t0, G, nb, da + t0 * nb, sum16 + t0 * nb, acc, t0 == 0)
 #define KERNEL2_Q4_K(G) pair_q4_K(p, apart, a + t0, min_pairs + t0 * 4 * nb, G, nb, acc, t0 == 0)
 #define KERNEL2_Q4_1(G) pair_q4_1(p, apart, a + t0, G, nb, da + t0 * nb, sa + t0 * nb, acc, t0 == 0)
 #define KERNEL2_Q8_0(G) pair_q8_0(p, apart, a + t0, G, nb, da + t0 * nb, sum128 + t0 * nb, acc, t0 == 0)
@@ -299,8 +340,11 @@ TILES_FUNCTIONS(VT, VNNI_NAME(tiles))
 #define LOOP_Q4_1(bytes) TILE_LOOP(bytes, KERNEL_Q4_1)
 #define LOOP_Q8_0(bytes) TILE_LOOP(bytes, KERNEL_Q8_0)
 #undef LOOP_Q4_K
+#undef LOOP_Q5_0
 #define LOOP_Q4_K(bytes) TILE_LOOP(bytes, KERNEL_Q4_K)
+#define LOOP_Q5_0(bytes) TILE_LOOP(bytes, KERNEL_Q5_0)
 #undef KERNEL2_Q4_K
+#undef KERNEL2_Q5_0
 #undef KERNEL2_Q4_1
 #undef KERNEL2_Q8_0
 #undef PAIR_LOOP
