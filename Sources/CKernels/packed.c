@@ -653,8 +653,8 @@ typedef void (*tiles_fn)(TILES_ARGS);
 // One variant's functions over tiles [tile0, tile1) and nt ≤ 32 activation rows, one per
 // packed type, named prefix_q4_1 … prefix_q6_K: the activations' per-block values (Q8_0's
 // offset sums, sum128, declared and computed only where Q8_0_SUMS does: the VNNI kernels), then every
-// tile through the kernels KERNEL_Q4_1 … KERNEL_Q6_K (macros of the group size G); for Q4_1,
-// Q5_0, Q8_0 and Q4_K, through the loops LOOP_Q4_1 … LOOP_Q4_K (of the tile's bytes).
+// tile through the loops LOOP_Q4_1 … LOOP_Q6_K (of the tile's bytes) and the kernels
+// KERNEL_Q4_1 … KERNEL_Q6_K (macros of the group size G).
 #define TILES_FUNCTIONS(attr, prefix) \
 attr static void CAT(prefix, _q4_1)(TILES_ARGS) { \
     float da[nt * nb], sa[nt * nb]; \
@@ -682,13 +682,14 @@ attr static void CAT(prefix, _q4_K)(TILES_ARGS) { \
 attr static void CAT(prefix, _q6_K)(TILES_ARGS) { \
     int32_t off[nt * 16 * nb]; \
     for (int t = 0; t < nt; t++) q6_K_offsets(a[t], nb, off + t * 16 * nb); \
-    TILE_LOOP((size_t)nb * 1680, KERNEL_Q6_K) \
+    LOOP_Q6_K((size_t)nb * 1680) \
 }
 
 #define LOOP_Q4_1(bytes) TILE_LOOP(bytes, KERNEL_Q4_1)
 #define LOOP_Q8_0(bytes) TILE_LOOP(bytes, KERNEL_Q8_0)
 #define LOOP_Q4_K(bytes) TILE_LOOP(bytes, KERNEL_Q4_K)
 #define LOOP_Q5_0(bytes) TILE_LOOP(bytes, KERNEL_Q5_0)
+#define LOOP_Q6_K(bytes) TILE_LOOP(bytes, KERNEL_Q6_K)
 #define KERNEL_Q4_1(G) tile_q4_1(p, a + t0, G, nb, da + t0 * nb, sa + t0 * nb, acc, t0 == 0)
 #define KERNEL_Q8_0(G) tile_q8_0(p, a + t0, G, nb, da + t0 * nb, sa, acc, t0 == 0)
 #define KERNEL_Q5_0(G) tile_q5_0(p, a + t0, G, nb, da + t0 * nb, sum16 + t0 * nb, acc, t0 == 0)
@@ -710,7 +711,7 @@ TILES_FUNCTIONS(AVX2, tiles_avx2)
 #include "packed_vnni.h"
 #undef VNNI_TARGET
 #undef VNNI_SUFFIX
-// With AVX-512, Q4_1, Q5_0, Q8_0 and Q4_K take two tiles at once (one 512-bit register: sixteen rows).
+// With AVX-512, every type takes two tiles at once (one 512-bit register: sixteen rows).
 #define VNNI_TARGET "avx2,fma,f16c,avx512f,avx512bw,avx512vl,avx512vnni"
 #define VNNI_SUFFIX _avx512vnni
 #define VNNI_ZMM

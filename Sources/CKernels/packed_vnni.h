@@ -7,7 +7,7 @@
 // features) and VNNI_SUFFIX (of the variant's function names) defined: AVX-VNNI (VEX; Intel
 // since Alder Lake, AMD since Zen 5) and AVX512-VNNI with AVX512VL (EVEX; Intel servers since
 // Cascade Lake, AMD Zen 4). The builtin is the same for both. With VNNI_ZMM (the AVX-512
-// inclusion), Q4_1, Q5_0, Q8_0 and Q4_K also take two tiles at once in 512-bit registers.
+// inclusion), every type takes two tiles at once in 512-bit registers.
 
 #define VT __attribute__((target(VNNI_TARGET)))
 #define VNNI_NAME(base) CAT(base, VNNI_SUFFIX)
@@ -284,6 +284,101 @@ VT INLINE void pair_q4_K(const uint8_t *tile, size_t apart, const uint8_t **a, c
     }
 }
 
+// Q6_K two tiles at once: the AVX2 kernels' arithmetic (maddubs and madd; vpdpbusd did not
+// pay for Q6_K) in 512-bit registers, with the helpers below as q6_K_scale_pairs,
+// q6_K_group and q6_K_group_sum make them for one tile.
+VT INLINE __m512i pair_q6_K_scale_pairs(const uint8_t *tile, size_t apart, int k) {
+    const __m512i pick = _mm512_broadcast_i64x4(_mm256_setr_epi8(-1, 0, -1, 0, -1, 1, -1, 1, -1, 2, -1, 2, -1, 3, -1, 3,
+                                                                 -1, 4, -1, 4, -1, 5, -1, 5, -1, 6, -1, 6, -1, 7, -1, 7));
+    int64_t sa, sb;
+    memcpy(&sa, tile + 16 + 8 * k, 8);
+    memcpy(&sb, tile + apart + 16 + 8 * k, 8);
+    const __m512i sc = _mm512_inserti64x4(_mm512_castsi256_si512(_mm256_set1_epi64x(sa)), _mm256_set1_epi64x(sb), 1);
+    return _mm512_srai_epi16(_mm512_shuffle_epi8(sc, pick), 8);
+}
+
+VT INLINE __m512i pair_q6_K_group(const uint8_t *tile, size_t apart, int u, int part) {
+    const __m512i low6 = _mm512_set1_epi8(0x3F);
+    if (part < 3) return _mm512_and_si512(pair_bytes(tile + q6_vector_at(u, part), apart), low6);
+    const __m512i v0 = pair_bytes(tile + q6_vector_at(u, 0), apart);
+    const __m512i v1 = pair_bytes(tile + q6_vector_at(u, 1), apart);
+    const __m512i v2 = pair_bytes(tile + q6_vector_at(u, 2), apart);
+    return _mm512_or_si512(_mm512_or_si512(_mm512_and_si512(_mm512_srli_epi16(v0, 6), _mm512_set1_epi8(0x03)),
+                                           _mm512_and_si512(_mm512_srli_epi16(v1, 4), _mm512_set1_epi8(0x0C))),
+                           _mm512_and_si512(_mm512_srli_epi16(v2, 2), _mm512_set1_epi8(0x30)));
+}
+
+VT INLINE void pair_q6_K(const uint8_t *tile, size_t apart, const uint8_t **a, const int32_t *off, const int nt, int64_t nb, __m512 *acc, int fetch) {
+    for (int t = 0; t < nt; t++) acc[t] = _mm512_setzero_ps();
+    for (int64_t i = 0; i < nb; i++, tile += 1680) {
+        prefetch_block(tile, 1680, fetch);
+        prefetch_block(tile + apart, 1680, fetch);
+        __m512i s[4];
+        for (int t = 0; t < nt; t++) s[t] = _mm512_setzero_si512();
+        for (int m = 0; m < 4; m++) {
+#pragma clang loop unroll(full)
+            for (int part = 0; part < 4; part++) {
+                const int k = m + 4 * part;
+                __m512i g[4];
+#pragma clang loop unroll(full)
+                for (int j = 0; j < 4; j++) g[j] = pair_q6_K_group(tile, apart, 4 * m + j, part);
+                const __m512i scale = pair_q6_K_scale_pairs(tile, apart, k);
+                for (int t = 0; t < nt; t++) {
+                    const uint8_t *x8 = a[t] + i * 292 + 4;
+                    __m512i p = _mm512_setzero_si512();
+                    for (int j = 0; j < 4; j++) {
+                        int32_t x;
+                        memcpy(&x, x8 + 16 * k + 4 * j, 4);
+                        p = _mm512_add_epi16(p, _mm512_maddubs_epi16(g[j], _mm512_set1_epi32(x)));
+                    }
+                    s[t] = _mm512_add_epi32(s[t], _mm512_madd_epi16(_mm512_sub_epi16(p, _mm512_set1_epi32(off[(t * nb + i) * 16 + k])), scale));
+                }
+            }
+        }
+        const __m512 dw = pair_halves(tile, apart);
+        for (int t = 0; t < nt; t++) {
+            float da;
+            memcpy(&da, a[t] + i * 292, 4);
+            acc[t] = _mm512_fmadd_ps(_mm512_mul_ps(dw, _mm512_set1_ps(da)), _mm512_cvtepi32_ps(s[t]), acc[t]);
+        }
+    }
+}
+
+// One activation row (decode), in tile_q6_K_one's order.
+VT INLINE void pair_q6_K_one(const uint8_t *tile, size_t apart, const uint8_t *a, const int32_t *off, int64_t nb, __m512 *acc, int fetch) {
+    __m512 sum = _mm512_setzero_ps();
+    for (int64_t i = 0; i < nb; i++, tile += 1680) {
+        const uint8_t *x8 = a + i * 292 + 4;
+        __m512i s = _mm512_setzero_si512();
+#pragma clang loop unroll(disable)
+        for (int m = 0; m < 4; m++) {
+            __m512i p[4];
+#pragma clang loop unroll(full)
+            for (int j = 0; j < 4; j++) {
+                const int u = 4 * m + j;
+                prefetch_step(tile, 1680, u, 16, 2, fetch);
+                prefetch_step(tile + apart, 1680, u, 16, 2, fetch);
+#pragma clang loop unroll(full)
+                for (int part = 0; part < 4; part++) {
+                    int32_t x;
+                    memcpy(&x, x8 + 4 * (u + 16 * part), 4);
+                    const __m512i prod = _mm512_maddubs_epi16(pair_q6_K_group(tile, apart, u, part), _mm512_set1_epi32(x));
+                    p[part] = j == 0 ? prod : _mm512_add_epi16(p[part], prod);
+                }
+            }
+#pragma clang loop unroll(full)
+            for (int part = 0; part < 4; part++) {
+                const int k = m + 4 * part;
+                s = _mm512_add_epi32(s, _mm512_madd_epi16(_mm512_sub_epi16(p[part], _mm512_set1_epi32(off[16 * i + k])), pair_q6_K_scale_pairs(tile, apart, k)));
+            }
+        }
+        float da;
+        memcpy(&da, a + i * 292, 4);
+        sum = _mm512_fmadd_ps(_mm512_mul_ps(pair_halves(tile, apart), _mm512_set1_ps(da)), _mm512_cvtepi32_ps(s), sum);
+    }
+    acc[0] = sum;
+}
+
 // Tiles [tile0, tile1) two at a time through KERNEL2(G), a last odd one through KERNEL(G).
 #define PAIR_LOOP(tile_bytes, KERNEL2, KERNEL) { \
     int64_t tile = tile0; \
@@ -315,6 +410,9 @@ VT INLINE void pair_q4_K(const uint8_t *tile, size_t apart, const uint8_t **a, c
 #undef LOOP_Q5_0
 #define LOOP_Q4_K(bytes) PAIR_LOOP(bytes, KERNEL2_Q4_K, KERNEL_Q4_K)
 #define LOOP_Q5_0(bytes) PAIR_LOOP(bytes, KERNEL2_Q5_0, KERNEL_Q5_0)
+#undef LOOP_Q6_K
+#define LOOP_Q6_K(bytes) PAIR_LOOP(bytes, KERNEL2_Q6_K, KERNEL_Q6_K)
+#define KERNEL2_Q6_K(G) if (G == 1 && nt == 1) pair_q6_K_one(p, apart, a[0], off, nb, acc, t0 == 0); else pair_q6_K(p, apart, a + t0, off + t0 * 16 * nb, G, nb, acc, t0 == 0)
 #define KERNEL2_Q5_0(G) pair_q5_0(p, apart, a + t0, G, nb, da + t0 * nb, sum16 + t0 * nb, acc, t0 == 0)
 #define KERNEL2_Q4_K(G) pair_q4_K(p, apart, a + t0, min_pairs + t0 * 4 * nb, G, nb, acc, t0 == 0)
 #define KERNEL2_Q4_1(G) pair_q4_1(p, apart, a + t0, G, nb, da + t0 * nb, sa + t0 * nb, acc, t0 == 0)
@@ -325,8 +423,9 @@ VT INLINE void pair_q4_K(const uint8_t *tile, size_t apart, const uint8_t **a, c
 #define KERNEL_Q8_0(G) VNNI_NAME(tile_q8_0)(p, a + t0, G, nb, da + t0 * nb, sum128 + t0 * nb, acc, t0 == 0)
 #define KERNEL_Q5_0(G) VNNI_NAME(tile_q5_0)(p, a + t0, G, nb, da + t0 * nb, sum16 + t0 * nb, acc, t0 == 0)
 #define KERNEL_Q4_K(G) VNNI_NAME(tile_q4_K)(p, a + t0, min_pairs + t0 * 4 * nb, G, nb, acc, t0 == 0)
-// Q6_K keeps the AVX2 kernels: with vpdpbusd (sums in 32 bits, then a 32-bit multiply by each
-// group's scale) it measured no faster in either encoding, slower in the VEX one.
+// Q6_K keeps the AVX2 kernels (with AVX-512, two tiles at once: pair_q6_K): with vpdpbusd (sums
+// in 32 bits, then a 32-bit multiply by each group's scale) it measured no faster in either
+// encoding, slower in the VEX one.
 #define KERNEL_Q6_K(G) KERNEL_Q6_K_AVX2(G)
 TILES_FUNCTIONS(VT, VNNI_NAME(tiles))
 #undef KERNEL_Q4_1
@@ -343,6 +442,9 @@ TILES_FUNCTIONS(VT, VNNI_NAME(tiles))
 #undef LOOP_Q5_0
 #define LOOP_Q4_K(bytes) TILE_LOOP(bytes, KERNEL_Q4_K)
 #define LOOP_Q5_0(bytes) TILE_LOOP(bytes, KERNEL_Q5_0)
+#undef LOOP_Q6_K
+#define LOOP_Q6_K(bytes) TILE_LOOP(bytes, KERNEL_Q6_K)
+#undef KERNEL2_Q6_K
 #undef KERNEL2_Q4_K
 #undef KERNEL2_Q5_0
 #undef KERNEL2_Q4_1

@@ -253,8 +253,9 @@ import Testing
         for variant in variants {
             let whole = run(tiles: true, variant: variant, rows: 0, rows, tokens: 0, tokens)
             #expect(whole.map(\.bitPattern) == scalar.map(\.bitPattern), "\(wtype.name) variant \(variant)")
-            // Batches of two, three, four and five tokens (a decode step's): every group size.
-            for (t0, t1) in [(0, 4), (4, 9), (0, 2), (2, 5)] {
+            // Batches of one (a single stream's decode step, all rows: the pair kernels too), two,
+            // three, four and five tokens (a decode step's): every group size.
+            for (t0, t1) in [(8, 9), (0, 4), (4, 9), (0, 2), (2, 5)] {
                 let part = run(tiles: true, variant: variant, rows: 0, rows, tokens: t0, t1)
                 #expect(part[(t0 * rows)..<(t1 * rows)].map(\.bitPattern) == scalar[(t0 * rows)..<(t1 * rows)].map(\.bitPattern),
                         "\(wtype.name) variant \(variant) tokens \(t0)..<\(t1)")
