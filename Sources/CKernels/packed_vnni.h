@@ -285,16 +285,10 @@ VT INLINE void pair_q4_K(const uint8_t *tile, size_t apart, const uint8_t **a, c
 }
 
 // Q6_K two tiles at once: the AVX2 kernels' arithmetic (maddubs and madd; vpdpbusd did not
-// pay for Q6_K) in 512-bit registers, with the helpers below as q6_K_scale_pairs,
-// q6_K_group and q6_K_group_sum make them for one tile.
+// pay for Q6_K) in 512-bit registers. Each tile's scales as q6_K_scale_pairs makes them (once
+// per group, not per activation row); its quants unpacked as q6_K_group does, both tiles at once.
 VT INLINE __m512i pair_q6_K_scale_pairs(const uint8_t *tile, size_t apart, int k) {
-    const __m512i pick = _mm512_broadcast_i64x4(_mm256_setr_epi8(-1, 0, -1, 0, -1, 1, -1, 1, -1, 2, -1, 2, -1, 3, -1, 3,
-                                                                 -1, 4, -1, 4, -1, 5, -1, 5, -1, 6, -1, 6, -1, 7, -1, 7));
-    int64_t sa, sb;
-    memcpy(&sa, tile + 16 + 8 * k, 8);
-    memcpy(&sb, tile + apart + 16 + 8 * k, 8);
-    const __m512i sc = _mm512_inserti64x4(_mm512_castsi256_si512(_mm256_set1_epi64x(sa)), _mm256_set1_epi64x(sb), 1);
-    return _mm512_srai_epi16(_mm512_shuffle_epi8(sc, pick), 8);
+    return _mm512_inserti64x4(_mm512_castsi256_si512(q6_K_scale_pairs(tile, k)), q6_K_scale_pairs(tile + apart, k), 1);
 }
 
 VT INLINE __m512i pair_q6_K_group(const uint8_t *tile, size_t apart, int u, int part) {
