@@ -294,6 +294,16 @@ static inline void prefetch_next_block(const uint16_t *base, const int32_t *bloc
         for (int64_t b = 0; b < bytes; b += 64) _mm_prefetch(r + i * row_stride * 2 + b, _MM_HINT_T0);
 }
 
+// Asks for the first rows (up to 16) before their first use (the others come a block ahead).
+__attribute__((target("avx2")))
+static inline void prefetch_first_rows(const uint16_t *base, const int32_t *block_table, int64_t block_size, int64_t block_stride,
+                                       int64_t row_stride, int64_t first, int64_t last, int64_t bytes) {
+    for (int64_t j = first; j <= last && j < first + 16; j++) {
+        const char *r = (const char *)row_at(base, block_table, block_size, block_stride, row_stride, j);
+        for (int64_t b = 0; b < bytes; b += 64) _mm_prefetch(r + b, _MM_HINT_T0);
+    }
+}
+
 // The eight dot products of one head, in ck_dot_f32's order, from each row's four partial
 // sums combined (s0 + s1) + (s2 + s3) (v[r]): the lanes ((v0 + v4) + (v2 + v6)) + ((v1 + v5) +
 // (v3 + v7)) of the eight rows together (a transpose with adds).
@@ -306,6 +316,30 @@ static inline __m256 lane_sums8(const __m256 v[8]) {
     const __m256 p01 = _mm256_add_ps(_mm256_shuffle_ps(w[0], w[1], 0x44), _mm256_shuffle_ps(w[0], w[1], 0xEE));
     const __m256 p23 = _mm256_add_ps(_mm256_shuffle_ps(w[2], w[3], 0x44), _mm256_shuffle_ps(w[2], w[3], 0xEE));
     return _mm256_hadd_ps(p01, p23);
+}
+
+// Eight scores of a head (positions e0…, `count` of them real) into its row sg, its running
+// maximum in maxv8 (a full eight) or *maxv (a last, partial eight); fold_max8 joins the two.
+__attribute__((target("avx2"), always_inline))
+static inline void store_scores8(__m256 s8, float *sg, int64_t e0, int64_t count, __m256 *maxv8, float *maxv) {
+    if (count == 8) {
+        _mm256_storeu_ps(sg + e0, s8);
+        *maxv8 = _mm256_max_ps(s8, *maxv8);  // a NaN score is passed over, as below
+        return;
+    }
+    float t[8];
+    _mm256_storeu_ps(t, s8);
+    for (int64_t r = 0; r < count; r++) {
+        sg[e0 + r] = t[r];
+        if (t[r] > *maxv) *maxv = t[r];
+    }
+}
+
+__attribute__((target("avx2"), always_inline))
+static inline void fold_max8(__m256 maxv8, float *maxv) {
+    float m[8];
+    _mm256_storeu_ps(m, maxv8);
+    for (int r = 0; r < 8; r++) if (m[r] > *maxv) *maxv = m[r];
 }
 
 // Heads [g0, g0 + H) (H constant, at most 3): the scores of positions [first, last] into their
@@ -341,25 +375,10 @@ static inline void scores_heads(const int H, const float *q, int64_t g0, int64_t
         }
         for (int h = 0; h < H; h++) {
             const __m256 s8 = _mm256_mul_ps(lane_sums8(v[h]), _mm256_set1_ps(scale));
-            float *sg = scores + (g0 + h) * n;
-            if (count == 8) {
-                _mm256_storeu_ps(sg + e0, s8);
-                maxv8[h] = _mm256_max_ps(s8, maxv8[h]);  // a NaN score is passed over, as below
-                continue;
-            }
-            float t[8];
-            _mm256_storeu_ps(t, s8);
-            for (int64_t r = 0; r < count; r++) {
-                sg[e0 + r] = t[r];
-                if (t[r] > maxv[g0 + h]) maxv[g0 + h] = t[r];
-            }
+            store_scores8(s8, scores + (g0 + h) * n, e0, count, &maxv8[h], &maxv[g0 + h]);
         }
     }
-    for (int h = 0; h < H; h++) {
-        float m[8];
-        _mm256_storeu_ps(m, maxv8[h]);
-        for (int r = 0; r < 8; r++) if (m[r] > maxv[g0 + h]) maxv[g0 + h] = m[r];
-    }
+    for (int h = 0; h < H; h++) fold_max8(maxv8[h], &maxv[g0 + h]);
 }
 
 // Heads [g0, g0 + H) (H at most 3), output values [d0, d0 + 8·V) (V at most 4, constants):
@@ -386,57 +405,155 @@ static inline void values_heads(const int H, const int V, int64_t g0, int64_t d0
         for (int c = 0; c < V; c++) _mm256_storeu_ps(out + (g0 + h) * head_dim_v + d0 + 8 * c, acc[h][c]);
 }
 
-__attribute__((target("avx2,fma,f16c")))
-static void attend_group_avx2(const float *q, int64_t groups, int64_t head_dim, int64_t head_dim_v, float scale,
-                              const uint16_t *k_base, const uint16_t *v_base,
-                              const int32_t *block_table, int64_t block_size, int64_t block_stride, int64_t row_stride,
-                              int64_t first, int64_t last, float *scores, float *out) {
-    float maxv[256];
+// The AVX-512 variant of attend_group_avx2: two rows in each 512-bit register (row j in the
+// low half, j + 1 in the high) for the scores, sixteen values a register for the outputs. Each
+// lane does what it does there, in the same order, so the same bits; half the instructions.
+
+// scores_heads for rows in pairs: each pair's four partial sums per head in 512-bit registers,
+// split into the rows' 256-bit sums for lane_sums8.
+__attribute__((target("avx512f,avx2,fma,f16c"), always_inline))
+static inline void scores_heads_512(const int H, const float *q, int64_t g0, int64_t head_dim, float scale, const uint16_t *k_base,
+                                    const int32_t *block_table, int64_t block_size, int64_t block_stride, int64_t row_stride,
+                                    int64_t first, int64_t last, float *scores, float *maxv) {
     const int64_t n = last + 1;
-    for (int64_t g = 0; g < groups; g++) maxv[g] = -INFINITY;
-    // The first rows' keys asked for before the first use (the others a block ahead).
-    for (int64_t j = first; j <= last && j < first + 16; j++) {
-        const char *r = (const char *)row_at(k_base, block_table, block_size, block_stride, row_stride, j);
-        for (int64_t b = 0; b < head_dim * 2; b += 64) _mm_prefetch(r + b, _MM_HINT_T0);
-    }
-    // Heads three at a time (a constant count each, so that the sums stay in registers).
-    for (int64_t g0 = 0; g0 < groups; g0 += 3) {
-        const int64_t H = groups - g0 < 3 ? groups - g0 : 3;
-#define SCORES(h) scores_heads(h, q, g0, head_dim, scale, k_base, block_table, block_size, block_stride, row_stride, first, last, scores, maxv)
-        if (H == 3) SCORES(3); else if (H == 2) SCORES(2); else SCORES(1);
-#undef SCORES
-    }
-    softmax_scores_avx2(scores, groups, n, first, last, maxv);
-    for (int64_t j = first; j <= last && j < first + 16; j++) {
-        const char *r = (const char *)row_at(v_base, block_table, block_size, block_stride, row_stride, j);
-        for (int64_t b = 0; b < head_dim_v * 2; b += 64) _mm_prefetch(r + b, _MM_HINT_T0);
-    }
-    for (int64_t g0 = 0; g0 < groups; g0 += 3) {
-        const int H = groups - g0 < 3 ? (int)(groups - g0) : 3;
-        for (int64_t d0 = 0; d0 < head_dim_v; d0 += 32) {
-            const int V = head_dim_v - d0 < 32 ? (int)((head_dim_v - d0) / 8) : 4;
-#define VALUES(h, v) values_heads(h, v, g0, d0, head_dim_v, v_base, block_table, block_size, block_stride, row_stride, first, last, scores, out)
-#define VALUES_H(h) switch (V) { case 4: VALUES(h, 4); break; case 3: VALUES(h, 3); break; case 2: VALUES(h, 2); break; default: VALUES(h, 1); }
-            if (H == 3) { VALUES_H(3) } else if (H == 2) { VALUES_H(2) } else { VALUES_H(1) }
-#undef VALUES_H
-#undef VALUES
+    __m256 maxv8[3];
+    for (int h = 0; h < H; h++) maxv8[h] = _mm256_set1_ps(-INFINITY);
+    for (int64_t e0 = first; e0 <= last; e0 += 8) {
+        const int64_t count = last + 1 - e0 < 8 ? last + 1 - e0 : 8;
+        __m512 pairs[3][4];  // rows 2p and 2p + 1 of the eight
+        for (int64_t r = 0; r < 8; r += 2) {
+            if (r >= count) {  // past the end: lanes whose results are not used
+                for (int h = 0; h < H; h++) pairs[h][r / 2] = _mm512_setzero_ps();
+                continue;
+            }
+            const int64_t j = e0 + r;
+            if (j % block_size == 0) prefetch_next_block(k_base, block_table, block_size, block_stride, row_stride, j, last, head_dim * 2);
+            if ((j + 1) % block_size == 0) prefetch_next_block(k_base, block_table, block_size, block_stride, row_stride, j + 1, last, head_dim * 2);
+            const uint16_t *ra = row_at(k_base, block_table, block_size, block_stride, row_stride, j);
+            // Past the end, the second row repeats the first (its results are not used).
+            const uint16_t *rb = r + 1 < count ? row_at(k_base, block_table, block_size, block_stride, row_stride, j + 1) : ra;
+            __m512 s[3][4];
+            for (int h = 0; h < H; h++)
+                for (int c = 0; c < 4; c++) s[h][c] = _mm512_setzero_ps();
+            for (int64_t i = 0; i < head_dim; i += 32) {
+                for (int c = 0; c < 4; c++) {
+                    const __m256i halves = _mm256_inserti128_si256(_mm256_castsi128_si256(_mm_loadu_si128((const __m128i *)(ra + i + 8 * c))),
+                                                                   _mm_loadu_si128((const __m128i *)(rb + i + 8 * c)), 1);
+                    const __m512 k = _mm512_cvtph_ps(halves);
+                    for (int h = 0; h < H; h++) {
+                        const __m512 qq = _mm512_castpd_ps(_mm512_broadcast_f64x4(_mm256_loadu_pd((const double *)(q + (g0 + h) * head_dim + i + 8 * c))));
+                        s[h][c] = _mm512_fmadd_ps(qq, k, s[h][c]);
+                    }
+                }
+            }
+            for (int h = 0; h < H; h++) pairs[h][r / 2] = _mm512_add_ps(_mm512_add_ps(s[h][0], s[h][1]), _mm512_add_ps(s[h][2], s[h][3]));
+        }
+        for (int h = 0; h < H; h++) {
+            __m256 v[8];
+            for (int p = 0; p < 4; p++) {
+                v[2 * p] = _mm512_castps512_ps256(pairs[h][p]);
+                v[2 * p + 1] = _mm256_castpd_ps(_mm512_extractf64x4_pd(_mm512_castps_pd(pairs[h][p]), 1));
+            }
+            const __m256 s8 = _mm256_mul_ps(lane_sums8(v), _mm256_set1_ps(scale));
+            store_scores8(s8, scores + (g0 + h) * n, e0, count, &maxv8[h], &maxv[g0 + h]);
         }
     }
+    for (int h = 0; h < H; h++) fold_max8(maxv8[h], &maxv[g0 + h]);
 }
+
+// values_heads sixteen values a register: output values [d0, d0 + 16·V) (V at most 4).
+__attribute__((target("avx512f,avx2,fma,f16c"), always_inline))
+static inline void values_heads_512(const int H, const int V, int64_t g0, int64_t d0, int64_t head_dim_v, const uint16_t *v_base,
+                                    const int32_t *block_table, int64_t block_size, int64_t block_stride, int64_t row_stride,
+                                    int64_t first, int64_t last, const float *scores, float *out) {
+    const int64_t n = last + 1;
+    __m512 acc[3][4];
+    for (int h = 0; h < H; h++)
+        for (int c = 0; c < V; c++) acc[h][c] = _mm512_setzero_ps();
+    for (int64_t j = first; j <= last; j++) {
+        if (j % block_size == 0 && d0 == 0) prefetch_next_block(v_base, block_table, block_size, block_stride, row_stride, j, last, head_dim_v * 2);
+        const uint16_t *row = row_at(v_base, block_table, block_size, block_stride, row_stride, j) + d0;
+        __m512 vals[4];
+        for (int c = 0; c < V; c++) vals[c] = _mm512_cvtph_ps(_mm256_loadu_si256((const __m256i *)(row + 16 * c)));
+        for (int h = 0; h < H; h++) {
+            const __m512 p = _mm512_set1_ps(scores[(g0 + h) * n + j]);
+            for (int c = 0; c < V; c++) acc[h][c] = _mm512_fmadd_ps(p, vals[c], acc[h][c]);
+        }
+    }
+    for (int h = 0; h < H; h++)
+        for (int c = 0; c < V; c++) _mm512_storeu_ps(out + (g0 + h) * head_dim_v + d0 + 16 * c, acc[h][c]);
+}
+
+// One step of each phase for heads [g0, g0 + H) (H at most 3), dispatched to the constant
+// counts the kernels above take: the scores of every position; then output values from d0 on,
+// as many as fit the registers (returned).
+#define SCORES_ARGS q, g0, head_dim, scale, k_base, block_table, block_size, block_stride, row_stride, first, last, scores, maxv
+#define VALUES_ARGS g0, d0, head_dim_v, v_base, block_table, block_size, block_stride, row_stride, first, last, scores, out
+#define BY_H(H, F, ...) do { if ((H) == 3) F(3, __VA_ARGS__); else if ((H) == 2) F(2, __VA_ARGS__); else F(1, __VA_ARGS__); } while (0)
+#define BY_V(h, V, F) do { switch (V) { case 4: F(h, 4, VALUES_ARGS); break; case 3: F(h, 3, VALUES_ARGS); break; \
+                                       case 2: F(h, 2, VALUES_ARGS); break; default: F(h, 1, VALUES_ARGS); } } while (0)
+#define VALUES_256(h, _) BY_V(h, V, values_heads)
+#define VALUES_512(h, _) BY_V(h, V, values_heads_512)
+#define STEP_PARAMS int H, const float *q, int64_t g0, int64_t d0, int64_t head_dim, int64_t head_dim_v, float scale, \
+                    const uint16_t *k_base, const uint16_t *v_base, const int32_t *block_table, int64_t block_size, \
+                    int64_t block_stride, int64_t row_stride, int64_t first, int64_t last, float *scores, float *maxv, float *out
+
+__attribute__((target("avx2,fma,f16c"), always_inline))
+static inline void scores_step_avx2(STEP_PARAMS) { BY_H(H, scores_heads, SCORES_ARGS); }
+__attribute__((target("avx2,fma,f16c"), always_inline))
+static inline int64_t values_step_avx2(STEP_PARAMS) {  // eight values a register, up to 32
+    const int V = head_dim_v - d0 < 32 ? (int)((head_dim_v - d0) / 8) : 4;
+    BY_H(H, VALUES_256, 0);
+    return 8 * V;
+}
+__attribute__((target("avx512f,avx2,fma,f16c"), always_inline))
+static inline void scores_step_avx512(STEP_PARAMS) { BY_H(H, scores_heads_512, SCORES_ARGS); }
+__attribute__((target("avx512f,avx2,fma,f16c"), always_inline))
+static inline int64_t values_step_avx512(STEP_PARAMS) {  // sixteen values a register, up to 64; a last eight as AVX2 takes them
+    if (head_dim_v - d0 < 16) return values_step_avx2(H, q, g0, d0, head_dim, head_dim_v, scale, k_base, v_base, block_table,
+                                                      block_size, block_stride, row_stride, first, last, scores, maxv, out);
+    const int V = head_dim_v - d0 >= 64 ? 4 : (int)((head_dim_v - d0) / 16);
+    BY_H(H, VALUES_512, 0);
+    return 16 * V;
+}
+
+// The vector attention of ck_attend_group, one function per variant, with that variant's steps:
+// the heads three at a time (a constant count each, so that the sums stay in registers).
+#define ATTEND_GROUP(name, isa, scores_step, values_step)                                                                       \
+    __attribute__((target(isa))) static void name(                                                                               \
+        const float *q, int64_t groups, int64_t head_dim, int64_t head_dim_v, float scale, const uint16_t *k_base,               \
+        const uint16_t *v_base, const int32_t *block_table, int64_t block_size, int64_t block_stride, int64_t row_stride,        \
+        int64_t first, int64_t last, float *scores, float *out) {                                                                \
+        float maxv[256];                                                                                                         \
+        for (int64_t g = 0; g < groups; g++) maxv[g] = -INFINITY;                                                                \
+        prefetch_first_rows(k_base, block_table, block_size, block_stride, row_stride, first, last, head_dim * 2);                \
+        for (int64_t g0 = 0; g0 < groups; g0 += 3)                                                                               \
+            scores_step(groups - g0 < 3 ? (int)(groups - g0) : 3, q, g0, 0, head_dim, head_dim_v, scale, k_base, v_base,         \
+                        block_table, block_size, block_stride, row_stride, first, last, scores, maxv, out);                      \
+        softmax_scores_avx2(scores, groups, last + 1, first, last, maxv);                                                        \
+        prefetch_first_rows(v_base, block_table, block_size, block_stride, row_stride, first, last, head_dim_v * 2);              \
+        for (int64_t g0 = 0; g0 < groups; g0 += 3)                                                                               \
+            for (int64_t d0 = 0; d0 < head_dim_v;)                                                                               \
+                d0 += values_step(groups - g0 < 3 ? (int)(groups - g0) : 3, q, g0, d0, head_dim, head_dim_v, scale, k_base,      \
+                                  v_base, block_table, block_size, block_stride, row_stride, first, last, scores, maxv, out);    \
+    }
+ATTEND_GROUP(attend_group_avx2, "avx2,fma,f16c", scores_step_avx2, values_step_avx2)
+ATTEND_GROUP(attend_group_avx512, "avx512f,avx2,fma,f16c", scores_step_avx512, values_step_avx512)
+#undef ATTEND_GROUP
+#undef STEP_PARAMS
+#undef VALUES_512
+#undef VALUES_256
+#undef BY_V
+#undef BY_H
+#undef VALUES_ARGS
+#undef SCORES_ARGS
 #endif
 
-void ck_attend_group(const float *q, int64_t groups, int64_t head_dim, int64_t head_dim_v, float scale,
-                     const uint16_t *k_base, const uint16_t *v_base,
-                     const int32_t *block_table, int64_t block_size, int64_t block_stride, int64_t row_stride,
-                     int64_t first, int64_t last, float *scores, float *out) {
-#if defined(__x86_64__)
-    const uint32_t need = CK_CPU_AVX2 | CK_CPU_FMA | CK_CPU_F16C;
-    if ((ck_cpu_features() & need) == need && head_dim % 32 == 0 && head_dim_v % 8 == 0 && head_dim <= 256 && head_dim_v <= 256 && groups <= 256) {
-        attend_group_avx2(q, groups, head_dim, head_dim_v, scale, k_base, v_base, block_table, block_size, block_stride,
-                          row_stride, first, last, scores, out);
-        return;
-    }
-#endif
+// Row by row, each row converted to floats once for all the heads: any head size.
+static void attend_group_scalar(const float *q, int64_t groups, int64_t head_dim, int64_t head_dim_v, float scale,
+                                const uint16_t *k_base, const uint16_t *v_base,
+                                const int32_t *block_table, int64_t block_size, int64_t block_stride, int64_t row_stride,
+                                int64_t first, int64_t last, float *scores, float *out) {
     float row[1024], maxv[256], inv[256];
     const int64_t n = last + 1;
     for (int64_t g = 0; g < groups; g++) maxv[g] = -INFINITY;
@@ -460,4 +577,44 @@ void ck_attend_group(const float *q, int64_t groups, int64_t head_dim, int64_t h
             for (int64_t d = 0; d < head_dim_v; d++) o[d] = fmaf(p, row[d], o[d]);
         }
     }
+}
+
+int ck_attend_variant_available(int variant) {
+#if defined(__x86_64__)
+    const uint32_t avx2 = CK_CPU_AVX2 | CK_CPU_FMA | CK_CPU_F16C, f = ck_cpu_features();
+    if (variant == CK_ATTEND_AVX2) return (f & avx2) == avx2;
+    if (variant == CK_ATTEND_AVX512) return (f & (avx2 | CK_CPU_AVX512F)) == (avx2 | CK_CPU_AVX512F);
+#endif
+    return variant == CK_ATTEND_SCALAR;
+}
+
+int ck_attend_group_variant(int variant, const float *q, int64_t groups, int64_t head_dim, int64_t head_dim_v, float scale,
+                            const uint16_t *k_base, const uint16_t *v_base,
+                            const int32_t *block_table, int64_t block_size, int64_t block_stride, int64_t row_stride,
+                            int64_t first, int64_t last, float *scores, float *out) {
+    if (!ck_attend_variant_available(variant)) return -1;
+#if defined(__x86_64__)
+    if (variant != CK_ATTEND_SCALAR && head_dim % 32 == 0 && head_dim_v % 8 == 0 && head_dim <= 256 && head_dim_v <= 256 && groups <= 256) {
+        if (variant == CK_ATTEND_AVX512)
+            attend_group_avx512(q, groups, head_dim, head_dim_v, scale, k_base, v_base, block_table, block_size, block_stride,
+                                row_stride, first, last, scores, out);
+        else
+            attend_group_avx2(q, groups, head_dim, head_dim_v, scale, k_base, v_base, block_table, block_size, block_stride,
+                              row_stride, first, last, scores, out);
+        return 0;
+    }
+#endif
+    attend_group_scalar(q, groups, head_dim, head_dim_v, scale, k_base, v_base, block_table, block_size, block_stride,
+                        row_stride, first, last, scores, out);
+    return 0;
+}
+
+void ck_attend_group(const float *q, int64_t groups, int64_t head_dim, int64_t head_dim_v, float scale,
+                     const uint16_t *k_base, const uint16_t *v_base,
+                     const int32_t *block_table, int64_t block_size, int64_t block_stride, int64_t row_stride,
+                     int64_t first, int64_t last, float *scores, float *out) {
+    const int best = ck_attend_variant_available(CK_ATTEND_AVX512) ? CK_ATTEND_AVX512  // the widest this CPU has
+                     : ck_attend_variant_available(CK_ATTEND_AVX2) ? CK_ATTEND_AVX2 : CK_ATTEND_SCALAR;
+    ck_attend_group_variant(best, q, groups, head_dim, head_dim_v, scale, k_base, v_base, block_table, block_size, block_stride,
+                            row_stride, first, last, scores, out);
 }

@@ -38,6 +38,7 @@ struct BenchKernels: ParsableCommand {
             for type in [GGMLType.q4_0, .q4_1, .q5_0, .q5_1, .q8_0, .q4_K, .q6_K] { rows += dotProducts(type) }
             for type in [GGMLType.q8_0, .q8_1, .q8_K] { rows.append(activationQuantization(type)) }
             rows += floatDot()
+            rows += attention()
         }
         if json {
             let encoder = JSONEncoder()
@@ -172,6 +173,45 @@ struct BenchKernels: ParsableCommand {
         }
         return Row(kernel: "quantize f32 → \(atype.name)", variant: "kernel", tokens: 1, microseconds: s * 1e6,
                    gbPerSecond: Double(n * 4) / s / 1e9, gopPerSecond: nil, speedup: nil)
+    }
+
+    /// One decode token's attention over `positions` cached half-precision rows (paged in
+    /// shuffled blocks of 16, as the KV pool holds them) for the query heads that share one KV
+    /// head: each vector variant of ck_attend_group (checked bit for bit against the scalar one)
+    /// against the scalar one, at the head shapes of SmolLM2 (64, 3 heads a KV head), Qwen2.5-0.5B
+    /// (64, 7) and Qwen2.5-1.5B (128, 6). GB/s counts the key and value bytes read; GOP/s a
+    /// multiply and an add per head, position and key or value element.
+    private func attention() -> [Row] {
+        let variants = [(CK_ATTEND_SCALAR, "reference (scalar)"), (CK_ATTEND_AVX2, "kernel, avx2"), (CK_ATTEND_AVX512, "kernel, avx512")]
+            .map { (Int32($0.0), $0.1) }.filter { ck_attend_variant_available($0.0) != 0 }
+        var out: [Row] = []
+        for (headDim, groups) in [(64, 3), (64, 7), (128, 6)] {
+            for positions in [256, 2048] {
+                let blockSize = 16, blocks = positions / blockSize, blockStride = blockSize * headDim
+                var rng = SplitMix64(seed: UInt64(headDim * groups + positions))
+                let table = (0..<blocks).map { Int32($0) }.shuffled(using: &rng)
+                let k = (0..<(blocks * blockStride)).map { _ in ck_fp32_to_fp16(Float(Int(rng.next() % 2001) - 1000) / 500) }
+                let v = (0..<(blocks * blockStride)).map { _ in ck_fp32_to_fp16(Float(Int(rng.next() % 2001) - 1000) / 500) }
+                let q = (0..<(groups * headDim)).map { _ in Float(Int(rng.next() % 2001) - 1000) / 500 }
+                var scores = [Float](repeating: 0, count: groups * positions)
+                var results: [(String, Double, [Float])] = []
+                for (variant, name) in variants {
+                    var o = [Float](repeating: 0, count: groups * headDim)
+                    let s = time {
+                        _ = ck_attend_group_variant(variant, q, Int64(groups), Int64(headDim), Int64(headDim), 1 / Float(headDim).squareRoot(), k, v,
+                                                    table, Int64(blockSize), Int64(blockStride), Int64(headDim), 0, Int64(positions - 1), &scores, &o)
+                    }
+                    precondition(results.isEmpty || o.map(\.bitPattern) == results[0].2.map(\.bitPattern), "attention: \(name) and reference disagree")
+                    results.append((name, s, o))
+                }
+                let bytes = Double(positions * headDim * 2 * 2), work = 2 * Double(groups * positions * headDim * 2)
+                for (name, s, _) in results {
+                    out.append(Row(kernel: "attention f16 KV, head \(headDim), \(groups) heads a KV head", variant: name, tokens: positions,
+                                   microseconds: s * 1e6, gbPerSecond: bytes / s / 1e9, gopPerSecond: work / s / 1e9, speedup: results[0].1 / s))
+                }
+            }
+        }
+        return out
     }
 
     /// The fixed-order float dot product (norms, attention scores) against a plain loop.

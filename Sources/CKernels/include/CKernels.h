@@ -146,6 +146,18 @@ void ck_attend_group(const float *q, int64_t groups, int64_t head_dim, int64_t h
                      const uint16_t *k_base, const uint16_t *v_base,
                      const int32_t *block_table, int64_t block_size, int64_t block_stride, int64_t row_stride,
                      int64_t first, int64_t last, float *scores, float *out);
+/// The variants of ck_attend_group: row by row (any head size), AVX2, and AVX-512 (two key rows
+/// or sixteen values a register). The vector ones take head sizes that are multiples of 32 (keys)
+/// and 8 (values), at most 256, and go row by row otherwise. All give the same bits.
+enum { CK_ATTEND_SCALAR = 0, CK_ATTEND_AVX2 = 1, CK_ATTEND_AVX512 = 2 };
+/// Whether this CPU has a variant's instructions (1 or 0).
+int ck_attend_variant_available(int variant);
+/// ck_attend_group with a chosen variant (for tests and benchmarks); returns -1 when this CPU
+/// lacks it, 0 otherwise. ck_attend_group uses the widest one the CPU has.
+int ck_attend_group_variant(int variant, const float *q, int64_t groups, int64_t head_dim, int64_t head_dim_v, float scale,
+                            const uint16_t *k_base, const uint16_t *v_base,
+                            const int32_t *block_table, int64_t block_size, int64_t block_stride, int64_t row_stride,
+                            int64_t first, int64_t last, float *scores, float *out);
 
 #ifdef __cplusplus
 }
