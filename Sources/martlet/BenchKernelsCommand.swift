@@ -126,10 +126,15 @@ struct BenchKernels: ParsableCommand {
                         let fast = time {
                             _ = ck_matmul_q(type.rawValue, w, wRowBytes, Int64(n), av, aRowBytes, Int64(tokens), yp, Int64(rowsCount), 0, Int64(rowsCount))
                         }
-                        // The two must agree (the float accumulation order differs, the integer sums do not).
+                        // The two must agree (the float accumulation order differs, the integer sums do not):
+                        // relative to each output, or, for an output near zero from sums that cancel (with
+                        // 8192 columns, 0.42 from terms the size of the largest outputs, 5·10⁴), to those.
+                        let largest = check.reduce(Float(0)) { max($0, abs($1)) }
                         func agree(_ what: String) {
                             for i in 0..<(tokens * rowsCount) {
-                                precondition(abs(yp[i] - check[i]) <= 1e-3 * max(1, abs(check[i])), "\(type.name): \(what) and reference disagree")
+                                let difference = abs(yp[i] - check[i])
+                                precondition(difference <= 1e-3 * max(1, abs(check[i])) || difference <= 1e-6 * largest,
+                                             "\(type.name): \(what) and reference disagree (\(yp[i]) against \(check[i]))")
                             }
                         }
                         agree("kernel")
