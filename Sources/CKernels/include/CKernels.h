@@ -99,9 +99,9 @@ int ck_matmul_packed(uint32_t wtype, const void *packed, const void *w, size_t w
 /// All give the same bits.
 enum { CK_PACKED_SCALAR = 0, CK_PACKED_AVX2 = 1, CK_PACKED_AVXVNNI = 2, CK_PACKED_AVX512VNNI = 3 };
 /// Up to this many activation rows, AVX2 rather than VNNI. Measured on an AMD Zen 5 (AVX-512
-/// VNNI), decode of one and two streams was 17–85% faster with the AVX2 tiles, of four as fast
-/// or up to 20% faster (each weight byte feeds few products, and memory sets the pace); from
-/// eight streams and in prefill, VNNI was 20–60% faster.
+/// VNNI), decode of one, two and three streams was 17–85% faster with the AVX2 tiles (each weight
+/// byte feeds few products, and memory sets the pace), of four within the host's noise either
+/// way; from eight streams and in prefill, VNNI was 20–60% faster.
 #define CK_PACKED_FEW_ROWS 4
 /// The variant ck_matmul_packed uses for `nt` activation rows on a CPU with `features`
 /// (CK_CPU_* bits): the widest it has, but AVX2 up to CK_PACKED_FEW_ROWS rows.
