@@ -752,17 +752,15 @@ static uint32_t variant_needs(int variant) {
            : variant == CK_PACKED_AVX512VNNI ? avx2 | CK_CPU_AVX512F | CK_CPU_AVX512VL | CK_CPU_AVX512VNNI : 0;
 }
 
-int ck_packed_variant(uint32_t features, int64_t nt) {
+int ck_packed_variant(uint32_t features) {
 #if defined(__x86_64__)
     // The EVEX encoding first where there are both: it takes the broadcast activation bytes
     // from memory in the same instruction, and has 32 registers (on an AMD Zen 5, bench-kernels
     // Q4_1 × 4 rows 15% and Q4_K 25% faster than the VEX one, the same code compiled).
     for (int v = CK_PACKED_AVX512VNNI; v > CK_PACKED_SCALAR; v--)
-        if ((features & variant_needs(v)) == variant_needs(v))
-            return v > CK_PACKED_AVX2 && nt <= CK_PACKED_FEW_ROWS ? CK_PACKED_AVX2 : v;
+        if ((features & variant_needs(v)) == variant_needs(v)) return v;
 #endif
     (void)features;
-    (void)nt;
     return CK_PACKED_SCALAR;
 }
 
@@ -780,29 +778,30 @@ const char *ck_packed_variant_name(int variant) {
     return variant >= CK_PACKED_SCALAR && variant <= CK_PACKED_AVX512VNNI ? names[variant] : "unknown";
 }
 
-// The variant MARTLET_KERNELS names, or -1: this CPU's choice by rows.
-static int variant_named = -1;
+static int variant_in_use;
 static pthread_once_t variant_chosen = PTHREAD_ONCE_INIT;
 
 static void choose_variant(void) {
+    variant_in_use = ck_packed_variant(ck_cpu_features());
     const char *env = getenv("MARTLET_KERNELS");
     if (!env || !*env) return;
     for (int v = CK_PACKED_SCALAR; v <= CK_PACKED_AVX512VNNI; v++)
         if (strcmp(env, ck_packed_variant_name(v)) == 0 && ck_packed_variant_available(v)) {
-            variant_named = v;
+            variant_in_use = v;
             return;
         }
-    fprintf(stderr, "MARTLET_KERNELS=%s: not a kernel variant this CPU has (scalar, avx2, avx-vnni, avx512-vnni); using this CPU's choice\n", env);
+    fprintf(stderr, "MARTLET_KERNELS=%s: not a kernel variant this CPU has (scalar, avx2, avx-vnni, avx512-vnni); using %s\n", env,
+            ck_packed_variant_name(variant_in_use));
 }
 
-int ck_packed_variant_in_use(int64_t nt) {
+int ck_packed_variant_in_use(void) {
     pthread_once(&variant_chosen, choose_variant);
-    return variant_named >= 0 ? variant_named : ck_packed_variant(ck_cpu_features(), nt);
+    return variant_in_use;
 }
 
 int ck_matmul_packed(uint32_t wtype, const void *packed, const void *w, size_t w_row_bytes, int64_t n,
                      const void *a, size_t a_row_bytes, int64_t nt, float *y, int64_t ldy, int64_t r0, int64_t r1) {
-    return ck_matmul_packed_variant(ck_packed_variant_in_use(nt), wtype, packed, w, w_row_bytes, n, a, a_row_bytes, nt, y, ldy, r0, r1);
+    return ck_matmul_packed_variant(ck_packed_variant_in_use(), wtype, packed, w, w_row_bytes, n, a, a_row_bytes, nt, y, ldy, r0, r1);
 }
 
 int ck_matmul_packed_variant(int variant, uint32_t wtype, const void *packed, const void *w, size_t w_row_bytes, int64_t n,

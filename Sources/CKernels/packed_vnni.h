@@ -373,10 +373,11 @@ VT INLINE void pair_q6_K_one(const uint8_t *tile, size_t apart, const uint8_t *a
     acc[0] = sum;
 }
 
-// Tiles [tile0, tile1) two at a time through KERNEL2(G), a last odd one through KERNEL(G).
+// Tiles [tile0, tile1) two at a time through KERNEL2(G), a last odd one through KERNEL(G); for
+// up to CK_PACKED_FEW_ROWS activation rows (decode), all one at a time.
 #define PAIR_LOOP(tile_bytes, KERNEL2, KERNEL) { \
     int64_t tile = tile0; \
-    for (; tile + 1 < tile1; tile += 2) { \
+    for (; nt > CK_PACKED_FEW_ROWS && tile + 1 < tile1; tile += 2) { \
         const uint8_t *p = packed + (size_t)tile * (tile_bytes); \
         const size_t apart = (tile_bytes); \
         for (int t0 = 0; t0 < nt; t0 += 4) { \
@@ -416,7 +417,7 @@ VT INLINE void pair_q6_K_one(const uint8_t *tile, size_t apart, const uint8_t *a
 #define KERNEL_Q4_1(G) VNNI_NAME(tile_q4_1)(p, a + t0, G, nb, da + t0 * nb, sa + t0 * nb, acc, t0 == 0)
 #define KERNEL_Q8_0(G) VNNI_NAME(tile_q8_0)(p, a + t0, G, nb, da + t0 * nb, sum128 + t0 * nb, acc, t0 == 0)
 #define KERNEL_Q5_0(G) VNNI_NAME(tile_q5_0)(p, a + t0, G, nb, da + t0 * nb, sum16 + t0 * nb, acc, t0 == 0)
-#define KERNEL_Q4_K(G) VNNI_NAME(tile_q4_K)(p, a + t0, min_pairs + t0 * 4 * nb, G, nb, acc, t0 == 0)
+#define KERNEL_Q4_K(G) if (G == 1 && nt == 1) tile_q4_K_one(p, a[0], min_pairs, nb, acc, t0 == 0); else VNNI_NAME(tile_q4_K)(p, a + t0, min_pairs + t0 * 4 * nb, G, nb, acc, t0 == 0)
 // Q6_K keeps the AVX2 kernels (with AVX-512, two tiles at once: pair_q6_K): with vpdpbusd (sums
 // in 32 bits, then a 32-bit multiply by each group's scale) it measured no faster in either
 // encoding, slower in the VEX one.

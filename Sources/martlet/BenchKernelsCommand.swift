@@ -150,7 +150,7 @@ struct BenchKernels: ParsableCommand {
                                                                  Int64(rowsCount), 0, Int64(rowsCount))
                                 }
                                 agree("8-row tile kernel, \(name)")
-                                tiled.append(("kernel, 8-row tiles, \(name)\(variant == ck_packed_variant_in_use(Int64(tokens)) ? " (used)" : "")", s))
+                                tiled.append(("kernel, 8-row tiles, \(name)\(variant == ck_packed_variant_in_use() ? " (used)" : "")", s))
                             }
                         }
                         return (reference, fast, tiled)

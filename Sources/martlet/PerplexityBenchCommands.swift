@@ -106,9 +106,7 @@ struct Bench: ParsableCommand {
         // the weights repacked into tiles, it is what the runtime itself holds (activations,
         // scratch, vocabulary).
         let anonMB = Double(residentAnonymousKiB()) / 1024 - Double(kv.bytes + m.packedBytes) / 1_048_576
-        let few = String(cString: ck_packed_variant_name(ck_packed_variant_in_use(1)))
-        let many = String(cString: ck_packed_variant_name(ck_packed_variant_in_use(Int64(CK_PACKED_FEW_ROWS) + 1)))
-        let kernels = few == many ? many : "\(few) up to \(CK_PACKED_FEW_ROWS) rows, \(many) beyond"
+        let kernels = String(cString: ck_packed_variant_name(ck_packed_variant_in_use()))
         if json {
             let items = results.map { "{\"test\": \"\($0.0)\", \"t/s\": \(String(format: "%.2f", $0.1)), \"stddev\": \(String(format: "%.2f", $0.2)), \"threads\": \(threadCount), \"rss_beyond_weights_and_kv_mib\": \(String(format: "%.1f", anonMB)), \"weight_bytes_per_token\": \(m.weights.bytesReadPerToken), \"jobs_run_alone\": \(m.jobsRunAlone), \"tile_kernels\": \"\(kernels)\"}" }
             print("[" + items.joined(separator: ", ") + "]")

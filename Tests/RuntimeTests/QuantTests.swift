@@ -205,25 +205,6 @@ import Testing
         }
     }
 
-    /// The tile kernels a CPU gets: the widest variant it has, but AVX2 for up to
-    /// CK_PACKED_FEW_ROWS activation rows (decode of a few streams); scalar without AVX2.
-    @Test func tileVariantByCPUAndRows() {
-        let avx2 = UInt32(CK_CPU_AVX2 | CK_CPU_FMA | CK_CPU_F16C)
-        let avxvnni = avx2 | UInt32(CK_CPU_AVXVNNI)
-        let avx512 = avx2 | UInt32(CK_CPU_AVX512F | CK_CPU_AVX512BW | CK_CPU_AVX512VL | CK_CPU_AVX512VNNI)
-        let few = Int64(CK_PACKED_FEW_ROWS)
-        let cases: [(UInt32, Int64, Int)] = [
-            (0, 1, CK_PACKED_SCALAR), (0, 64, CK_PACKED_SCALAR), (UInt32(CK_CPU_AVX2), 64, CK_PACKED_SCALAR),
-            (avx2, 1, CK_PACKED_AVX2), (avx2, 64, CK_PACKED_AVX2),
-            (avxvnni, 1, CK_PACKED_AVX2), (avxvnni, few, CK_PACKED_AVX2), (avxvnni, few + 1, CK_PACKED_AVXVNNI),
-            (avx512, 1, CK_PACKED_AVX2), (avx512, few, CK_PACKED_AVX2), (avx512, few + 1, CK_PACKED_AVX512VNNI),
-            (avx512 | avxvnni, 32, CK_PACKED_AVX512VNNI),
-        ]
-        for (features, rows, variant) in cases {
-            #expect(Int(ck_packed_variant(features, rows)) == variant, "features \(features), \(rows) rows")
-        }
-    }
-
     /// Matrices of the types repacked into 8-row tiles: each tile kernel variant the CPU has
     /// (AVX2, VNNI), the scalar path on the file's rows (tail rows, CPUs without AVX2) and any
     /// split of rows or tokens give the same bits for every (row, token); the result agrees
@@ -233,7 +214,7 @@ import Testing
     /// are constant.
     @Test(arguments: [GGMLType.q4_1, .q5_0, .q8_0, .q4_K, .q6_K], [false, true])
     func tilesEqualTheScalarPathBitForBit(_ wtype: GGMLType, extremes: Bool) throws {
-        // Three whole tiles (with AVX-512, one pair taken together and one alone) and three rows outside them.
+        // Three whole tiles (with AVX-512 and over four tokens, one pair taken together and one alone) and three rows outside them.
         let n = 512, rows = 27, tokens = 9
         #expect(ck_packable(wtype.rawValue) != 0)
         var w = randomBlocks(wtype, blocks: rows * n / wtype.blockSize, seed: 21)
@@ -254,7 +235,7 @@ import Testing
         w.withUnsafeBytes { wp in packed.withUnsafeMutableBytes { _ = ck_pack(wtype.rawValue, wp.baseAddress!, rowBytes, Int64(rows), Int64(n), $0.baseAddress!) } }
         /// All rows [r0, r1) against tokens [t0, t1), through the tiles of a kernel variant or
         /// (packed: false) the scalar path.
-        func run(tiles: Bool, variant: Int32 = ck_packed_variant(ck_cpu_features(), 16), rows r0: Int, _ r1: Int, tokens t0: Int, _ t1: Int) -> [Float] {
+        func run(tiles: Bool, variant: Int32 = ck_packed_variant(ck_cpu_features()), rows r0: Int, _ r1: Int, tokens t0: Int, _ t1: Int) -> [Float] {
             var y = [Float](repeating: .nan, count: tokens * rows)
             w.withUnsafeBytes { wp in a.withUnsafeBytes { ap in packed.withUnsafeBytes { pp in
                 y.withUnsafeMutableBufferPointer { yp in
@@ -272,8 +253,9 @@ import Testing
         for variant in variants {
             let whole = run(tiles: true, variant: variant, rows: 0, rows, tokens: 0, tokens)
             #expect(whole.map(\.bitPattern) == scalar.map(\.bitPattern), "\(wtype.name) variant \(variant)")
-            // Batches of one (a single stream's decode step, all rows: the pair kernels too), two,
-            // three, four and five tokens (a decode step's): every group size.
+            // Batches of one (a single stream's decode step), two, three, four (up to
+            // CK_PACKED_FEW_ROWS, tiles one at a time with AVX-512) and five tokens (in pairs): every
+            // group size.
             for (t0, t1) in [(8, 9), (0, 4), (4, 9), (0, 2), (2, 5)] {
                 let part = run(tiles: true, variant: variant, rows: 0, rows, tokens: t0, t1)
                 #expect(part[(t0 * rows)..<(t1 * rows)].map(\.bitPattern) == scalar[(t0 * rows)..<(t1 * rows)].map(\.bitPattern),

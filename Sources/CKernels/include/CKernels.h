@@ -98,19 +98,19 @@ int ck_matmul_packed(uint32_t wtype, const void *packed, const void *w, size_t w
 /// encoding (AVX-VNNI, or AVX512-VNNI with VL; the second preferred where there are both).
 /// All give the same bits.
 enum { CK_PACKED_SCALAR = 0, CK_PACKED_AVX2 = 1, CK_PACKED_AVXVNNI = 2, CK_PACKED_AVX512VNNI = 3 };
-/// Up to this many activation rows, AVX2 rather than VNNI. Measured on an AMD Zen 5 (AVX-512
-/// VNNI), decode of one, two and three streams was 17–85% faster with the AVX2 tiles (each weight
-/// byte feeds few products, and memory sets the pace), of four within the host's noise either
-/// way; from eight streams and in prefill, VNNI was 20–60% faster.
+/// The variant ck_matmul_packed uses on a CPU with `features` (CK_CPU_* bits).
+int ck_packed_variant(uint32_t features);
+/// The variant ck_matmul_packed uses: ck_packed_variant of this CPU, or the one the environment
+/// variable MARTLET_KERNELS names (ck_packed_variant_name) where the CPU has it, for comparisons
+/// on one machine (another name is reported on stderr). Chosen once, on the first call.
+int ck_packed_variant_in_use(void);
+/// Up to this many activation rows (decode of a few streams), the AVX-512 variant takes one tile
+/// at a time, as the others do; above it, two tiles at once in 512-bit registers. Measured on an
+/// AMD Zen 5 (bench-engine, bench): with pairs for every size, one-stream decode was 15–45%
+/// slower than with the AVX2 tiles; one tile at a time it matches them, and four streams are
+/// 0–30% faster than with them. From eight streams and in prefill, the pairs were 20–60% faster
+/// than the AVX2 tiles.
 #define CK_PACKED_FEW_ROWS 4
-/// The variant ck_matmul_packed uses for `nt` activation rows on a CPU with `features`
-/// (CK_CPU_* bits): the widest it has, but AVX2 up to CK_PACKED_FEW_ROWS rows.
-int ck_packed_variant(uint32_t features, int64_t nt);
-/// The variant ck_matmul_packed uses for `nt` activation rows: ck_packed_variant of this CPU,
-/// or, for every `nt`, the one the environment variable MARTLET_KERNELS names
-/// (ck_packed_variant_name) where the CPU has it, for comparisons on one machine (another
-/// name is reported on stderr). The environment is read once, on the first call.
-int ck_packed_variant_in_use(int64_t nt);
 /// A variant's name: "scalar", "avx2", "avx-vnni" or "avx512-vnni".
 const char *ck_packed_variant_name(int variant);
 /// Whether this CPU has a variant's instructions (1 or 0).
