@@ -338,41 +338,6 @@ VT INLINE void pair_q6_K(const uint8_t *tile, size_t apart, const uint8_t **a, c
     }
 }
 
-// One activation row (decode), in tile_q6_K_one's order.
-VT INLINE void pair_q6_K_one(const uint8_t *tile, size_t apart, const uint8_t *a, const int32_t *off, int64_t nb, __m512 *acc, int fetch) {
-    __m512 sum = _mm512_setzero_ps();
-    for (int64_t i = 0; i < nb; i++, tile += 1680) {
-        const uint8_t *x8 = a + i * 292 + 4;
-        __m512i s = _mm512_setzero_si512();
-#pragma clang loop unroll(disable)
-        for (int m = 0; m < 4; m++) {
-            __m512i p[4];
-#pragma clang loop unroll(full)
-            for (int j = 0; j < 4; j++) {
-                const int u = 4 * m + j;
-                prefetch_step(tile, 1680, u, 16, 2, fetch);
-                prefetch_step(tile + apart, 1680, u, 16, 2, fetch);
-#pragma clang loop unroll(full)
-                for (int part = 0; part < 4; part++) {
-                    int32_t x;
-                    memcpy(&x, x8 + 4 * (u + 16 * part), 4);
-                    const __m512i prod = _mm512_maddubs_epi16(pair_q6_K_group(tile, apart, u, part), _mm512_set1_epi32(x));
-                    p[part] = j == 0 ? prod : _mm512_add_epi16(p[part], prod);
-                }
-            }
-#pragma clang loop unroll(full)
-            for (int part = 0; part < 4; part++) {
-                const int k = m + 4 * part;
-                s = _mm512_add_epi32(s, _mm512_madd_epi16(_mm512_sub_epi16(p[part], _mm512_set1_epi32(off[16 * i + k])), pair_q6_K_scale_pairs(tile, apart, k)));
-            }
-        }
-        float da;
-        memcpy(&da, a + i * 292, 4);
-        sum = _mm512_fmadd_ps(_mm512_mul_ps(pair_halves(tile, apart), _mm512_set1_ps(da)), _mm512_cvtepi32_ps(s), sum);
-    }
-    acc[0] = sum;
-}
-
 // Tiles [tile0, tile1) two at a time through KERNEL2(G), a last odd one through KERNEL(G); for
 // up to CK_PACKED_FEW_ROWS activation rows (decode), all one at a time.
 #define PAIR_LOOP(tile_bytes, KERNEL2, KERNEL) { \
@@ -407,7 +372,7 @@ VT INLINE void pair_q6_K_one(const uint8_t *tile, size_t apart, const uint8_t *a
 #define LOOP_Q5_0(bytes) PAIR_LOOP(bytes, KERNEL2_Q5_0, KERNEL_Q5_0)
 #undef LOOP_Q6_K
 #define LOOP_Q6_K(bytes) PAIR_LOOP(bytes, KERNEL2_Q6_K, KERNEL_Q6_K)
-#define KERNEL2_Q6_K(G) if (G == 1 && nt == 1) pair_q6_K_one(p, apart, a[0], off, nb, acc, t0 == 0); else pair_q6_K(p, apart, a + t0, off + t0 * 16 * nb, G, nb, acc, t0 == 0)
+#define KERNEL2_Q6_K(G) pair_q6_K(p, apart, a + t0, off + t0 * 16 * nb, G, nb, acc, t0 == 0)
 #define KERNEL2_Q5_0(G) pair_q5_0(p, apart, a + t0, G, nb, da + t0 * nb, sum16 + t0 * nb, acc, t0 == 0)
 #define KERNEL2_Q4_K(G) pair_q4_K(p, apart, a + t0, min_pairs + t0 * 4 * nb, G, nb, acc, t0 == 0)
 #define KERNEL2_Q4_1(G) pair_q4_1(p, apart, a + t0, G, nb, da + t0 * nb, sa + t0 * nb, acc, t0 == 0)
