@@ -4,6 +4,14 @@
 #include <stdint.h>
 #include <string.h>
 
+// Up to this many activation rows (decode of a few streams), the AVX-512 variant takes one tile
+// at a time, as the others do; above it, two tiles at once in 512-bit registers. Measured on an
+// AMD Zen 5 (bench-engine, bench): with pairs for every size, one-stream decode was 15–45%
+// slower than with the AVX2 tiles; one tile at a time it matches them, and four streams are
+// 0–30% faster than with them. From eight streams and in prefill, the pairs were 20–60% faster
+// than the AVX2 tiles.
+#define CK_PACKED_FEW_ROWS 4
+
 // The 6-bit scale and min of sub-block j of a Q4_K/Q5_K block (ggml: get_scale_min_k4).
 static inline void ck_scale_min_k4(int j, const uint8_t *q, int *d, int *m) {
     if (j < 4) {

@@ -711,7 +711,8 @@ TILES_FUNCTIONS(AVX2, tiles_avx2)
 #include "packed_vnni.h"
 #undef VNNI_TARGET
 #undef VNNI_SUFFIX
-// With AVX-512, every type takes two tiles at once (one 512-bit register: sixteen rows).
+// With AVX-512, every type takes two tiles at once (one 512-bit register: sixteen rows) above
+// CK_PACKED_FEW_ROWS activation rows.
 #define VNNI_TARGET "avx2,fma,f16c,avx512f,avx512bw,avx512vl,avx512vnni"
 #define VNNI_SUFFIX _avx512vnni
 #define VNNI_ZMM

@@ -7,7 +7,8 @@
 // features) and VNNI_SUFFIX (of the variant's function names) defined: AVX-VNNI (VEX; Intel
 // since Alder Lake, AMD since Zen 5) and AVX512-VNNI with AVX512VL (EVEX; Intel servers since
 // Cascade Lake, AMD Zen 4). The builtin is the same for both. With VNNI_ZMM (the AVX-512
-// inclusion), every type takes two tiles at once in 512-bit registers.
+// inclusion), every type takes two tiles at once in 512-bit registers above CK_PACKED_FEW_ROWS
+// activation rows (ck_internal.h).
 
 #define VT __attribute__((target(VNNI_TARGET)))
 #define VNNI_NAME(base) CAT(base, VNNI_SUFFIX)
@@ -383,7 +384,7 @@ VT INLINE void pair_q6_K(const uint8_t *tile, size_t apart, const uint8_t **a, c
 #define KERNEL_Q8_0(G) VNNI_NAME(tile_q8_0)(p, a + t0, G, nb, da + t0 * nb, sum128 + t0 * nb, acc, t0 == 0)
 #define KERNEL_Q5_0(G) VNNI_NAME(tile_q5_0)(p, a + t0, G, nb, da + t0 * nb, sum16 + t0 * nb, acc, t0 == 0)
 #define KERNEL_Q4_K(G) if (G == 1 && nt == 1) tile_q4_K_one(p, a[0], min_pairs, nb, acc, t0 == 0); else VNNI_NAME(tile_q4_K)(p, a + t0, min_pairs + t0 * 4 * nb, G, nb, acc, t0 == 0)
-// Q6_K keeps the AVX2 kernels (with AVX-512, two tiles at once: pair_q6_K): with vpdpbusd (sums
+// Q6_K keeps the AVX2 kernels (with AVX-512 above four rows, two tiles at once: pair_q6_K): with vpdpbusd (sums
 // in 32 bits, then a 32-bit multiply by each group's scale) it measured no faster in either
 // encoding, slower in the VEX one.
 #define KERNEL_Q6_K(G) KERNEL_Q6_K_AVX2(G)

@@ -104,13 +104,6 @@ int ck_packed_variant(uint32_t features);
 /// variable MARTLET_KERNELS names (ck_packed_variant_name) where the CPU has it, for comparisons
 /// on one machine (another name is reported on stderr). Chosen once, on the first call.
 int ck_packed_variant_in_use(void);
-/// Up to this many activation rows (decode of a few streams), the AVX-512 variant takes one tile
-/// at a time, as the others do; above it, two tiles at once in 512-bit registers. Measured on an
-/// AMD Zen 5 (bench-engine, bench): with pairs for every size, one-stream decode was 15–45%
-/// slower than with the AVX2 tiles; one tile at a time it matches them, and four streams are
-/// 0–30% faster than with them. From eight streams and in prefill, the pairs were 20–60% faster
-/// than the AVX2 tiles.
-#define CK_PACKED_FEW_ROWS 4
 /// A variant's name: "scalar", "avx2", "avx-vnni" or "avx512-vnni".
 const char *ck_packed_variant_name(int variant);
 /// Whether this CPU has a variant's instructions (1 or 0).
