@@ -68,8 +68,15 @@ int ck_pin_to_one_cpu(void *saved) {
 }
 
 int ck_restore_affinity(const void *saved) { return sched_setaffinity(0, sizeof(cpu_set_t), (const cpu_set_t *)saved); }
+
+int ck_usable_cpus(void) {
+    cpu_set_t now;
+    if (sched_getaffinity(0, sizeof now, &now) != 0) return -1;
+    return CPU_COUNT(&now);
+}
 #else
 int32_t ck_thread_id(void) { return -1; }
 int ck_pin_to_one_cpu(void *saved) { (void)saved; return -1; }
 int ck_restore_affinity(const void *saved) { (void)saved; return -1; }
+int ck_usable_cpus(void) { return -1; }
 #endif

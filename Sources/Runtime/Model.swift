@@ -43,14 +43,21 @@ public final class Model: @unchecked Sendable {
     private let ropeAngles: UnsafeMutablePointer<Float>
     /// The sliding-window layers' rope base, when the model has such layers.
     private let ropeBaseSWA: Float?
-    private let parts: Int
-    /// matmulPlan's plans, by each group's first matrix (touched by the engine thread only).
-    private var matmulPlans: [UnsafeRawPointer: MatmulPlan] = [:]
+    /// matmulPlan's plans, by each group's first matrix and the pool's width (touched by the
+    /// engine thread only).
+    private var matmulPlans: [PlanKey: MatmulPlan] = [:]
+    private struct PlanKey: Hashable {
+        let first: UnsafeRawPointer
+        let width: Int
+    }
     /// Token-by-token work (embedding, norms, activation quantization, RoPE with the KV write,
     /// SwiGLU) goes to the pool only in parts of at least this many elements: a decode step's
     /// few tokens are done sooner by the engine thread alone than split, since each pooled job
     /// costs a hand-off and a wait, and a step has about seven such small jobs a layer.
     static let elementsPerPart = 8192
+    /// Attention jobs for a pool `width` threads wide: four a thread, so that they come out about
+    /// even whatever the sequences' lengths.
+    private static func attentionJobs(width: Int) -> Int { max(width, 1) * 4 }
     /// Tokens a part for token-by-token work on `width` elements each.
     private func tokensPerPart(_ width: Int) -> Int { max(1, Self.elementsPerPart / max(1, width)) }
     /// Logit rows computed at a time: sixteen decoding sequences read the output matrix (the
@@ -88,8 +95,7 @@ public final class Model: @unchecked Sendable {
         attn = buffer(maxBatchTokens * oDim)
         gate = buffer(maxBatchTokens * c.nFF)
         up = buffer(maxBatchTokens * c.nFF)
-        parts = max(pool.threads, 1) * 4
-        scoreScratch = buffer(parts * self.maxContext * max(1, c.nHead / c.nHeadKV))
+        scoreScratch = buffer(Self.attentionJobs(width: pool.threads) * self.maxContext * max(1, c.nHead / c.nHeadKV))
         logits = buffer(logitRowsPerPass * c.nVocab)
         ropeAngles = buffer(2 * maxBatchTokens * max(c.nRot, 2))
         ropeBaseSWA = (0..<c.nLayer).contains { c.isSlidingWindowLayer($0) } ? c.ropeFreqBaseSWA : nil
@@ -204,13 +210,14 @@ public final class Model: @unchecked Sendable {
             let scale = 1 / Float(hd).squareRoot()
             let groups = c.nHead / c.nHeadKV
             let window = swa ? c.slidingWindow : nil
-            let perHead = groups > 1 && n * c.nHeadKV < pool.threads
+            let width = pool.width
+            let perHead = groups > 1 && n * c.nHeadKV < width
             let unitHeads = perHead ? 1 : groups, unitsPerToken = c.nHead / unitHeads
             let units = n * unitsPerToken
             let scoreStride = self.maxContext * groups
             // Longest contexts first, dealt round-robin over the jobs, so the jobs are about even.
             let order = units <= 1 ? Array(0..<units) : (0..<units).sorted { batch[$0 / unitsPerToken].position > batch[$1 / unitsPerToken].position }
-            let jobs = min(parts, units)
+            let jobs = min(Self.attentionJobs(width: width), units)
             pool.run(jobs) { part in
                 let scores = self.scoreScratch + part * scoreStride
                 for k in stride(from: part, to: units, by: jobs) {
@@ -310,9 +317,11 @@ public final class Model: @unchecked Sendable {
     }
 
     /// The plan depends on the group's shapes and buffers only (each call site passes the same
-    /// matrices and outputs), so each group (known by its first matrix) is planned once.
+    /// matrices and outputs) and on the pool's width, so each group (known by its first matrix)
+    /// is planned once for each width (the pool's threads, and 1 while its caller runs alone).
     private func matmulPlan(_ targets: [(Matrix, UnsafeMutablePointer<Float>)]) -> MatmulPlan {
-        if let plan = matmulPlans[targets[0].0.data] {
+        let key = PlanKey(first: targets[0].0.data, width: pool.width)
+        if let plan = matmulPlans[key] {
             assert(plan.outputs == targets.map(\.1), "matmul: a group planned with other outputs")
             return plan
         }
@@ -327,7 +336,7 @@ public final class Model: @unchecked Sendable {
             }
             let input = inputs.first { $0.atype == atype }!
             let packable = ck_packable(w.type.rawValue) != 0
-            for rows in pool.guidedRanges(w.rows, unit: packable ? 8 : 1) {
+            for rows in pool.guidedRanges(w.rows, unit: packable ? 8 : 1, width: key.width) {
                 parts.append(MatmulPart(type: w.type.rawValue, packable: packable, tiles: packed[w.data].map { UnsafeRawPointer($0) },
                                         data: w.data, rowBytes: w.rowBytes, activations: input.buffer, activationRowBytes: input.rowBytes,
                                         out: out, ldy: Int64(w.rows), r0: Int64(rows.lowerBound), r1: Int64(rows.upperBound)))
@@ -337,7 +346,7 @@ public final class Model: @unchecked Sendable {
         let buffer = UnsafeMutableBufferPointer<MatmulPart>.allocate(capacity: parts.count)
         _ = buffer.initialize(from: parts)
         let plan = MatmulPlan(inputs: inputs, parts: buffer, outputs: targets.map(\.1))
-        matmulPlans[targets[0].0.data] = plan
+        matmulPlans[key] = plan
         return plan
     }
 

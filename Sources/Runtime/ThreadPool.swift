@@ -12,15 +12,19 @@ import Synchronization
 /// one. So the caller compares, over each window of 32 jobs, how long it waited for the
 /// workers with how long they would have taken to run their parts at its own pace (its time
 /// per part times the parts they ran): when it waited longer and the machine is crowded, it
-/// runs the jobs alone for 100 ms, then tries the workers again; while they still keep it
-/// waiting, each time twice as long, up to 1.6 s, since each try costs a window of jobs with a
-/// worker that may be descheduled. Crowded: the kernel's count of how long the pool's threads
-/// waited for a core (/proc/self/task/TID/schedstat), read every
-/// 25 ms of pooled jobs, was over 15% of the time in two samples running: a process spinning
-/// on a core makes it 20 to 45% in every sample, while short bursts of other threads (a load
-/// generator, the server's own I/O) keep it at a few percent and cross 15% in one sample now
-/// and then, so they do not send the caller alone. Parts compute the same whoever runs them,
-/// so results do not change.
+/// runs the jobs alone for 100 ms. Crowded: the kernel's count of how long the pool's threads
+/// waited for a core (/proc/self/task/TID/schedstat), read every 25 ms of pooled jobs, was over
+/// 15% of the time in two samples running: a process spinning on a core makes it 20 to 50% in
+/// every sample, while short bursts of other threads (a load generator, the server's own I/O)
+/// keep it at a few percent and cross 15% in one sample now and then, so they do not send the
+/// caller alone. While alone, it counts the other threads runnable on the machine every 10 ms
+/// (/proc/loadavg): while they leave no core for the workers it stays alone, 100 ms more at a
+/// time, without trying them (a try on a machine still crowded cost a few milliseconds of
+/// jobs at two thirds of the speed every time: 5–10% of a decode with retries every 100 ms).
+/// Otherwise it tries the workers again; while they still keep it waiting, each time alone is
+/// twice as long, up to 1.6 s. Where the count cannot tell about the pool's cores (a process
+/// limited to some of the CPUs, which the count does not single out), only the tries decide.
+/// Parts compute the same whoever runs them, so results do not change.
 ///
 /// Used by one caller thread at a time (the engine thread); `run` blocks until every part
 /// has finished. The workers stop when the pool is released.
@@ -29,9 +33,15 @@ public final class ThreadPool: @unchecked Sendable {
     private let shared: Shared
 
     /// `threads` counts the caller: 1 means no extra threads.
-    public init(threads: Int = ProcessInfo.processInfo.activeProcessorCount) {
+    public convenience init(threads: Int = ProcessInfo.processInfo.activeProcessorCount) {
+        self.init(threads: threads, othersRunnable: ThreadPool.othersRunnable)
+    }
+
+    /// `othersRunnable` says how many threads other than the caller are runnable on the machine
+    /// now, or nil where it cannot tell (tests pass their own).
+    init(threads: Int, othersRunnable: @escaping @Sendable () -> Int?) {
         self.threads = max(1, threads)
-        shared = Shared(threads: self.threads)
+        shared = Shared(threads: self.threads, othersRunnable: othersRunnable)
         for i in 1..<self.threads {
             let state = shared
             let t = Thread { state.workerLoop() }
@@ -53,13 +63,29 @@ public final class ThreadPool: @unchecked Sendable {
         shared.run(count, body)
     }
 
+    /// The threads the next job will run on: 1 while the caller runs the jobs alone. Callers
+    /// split work into parts for this many threads (`parallelFor`, `guidedRanges`), so a caller
+    /// alone runs the parts one thread would have (a two-thread split run by one thread alone
+    /// was 2–4% slower than one thread).
+    public var width: Int { threads == 1 || shared.isAlone ? 1 : threads }
+
     /// Jobs the caller has run alone because the workers kept it waiting on a crowded machine
     /// (for tests and statistics).
     public var jobsRunAlone: Int { shared.jobsAlone }
 
+    /// Threads runnable on the machine now, less the caller: the fourth field of /proc/loadavg
+    /// ("running/total") less one. Nil where the process may not run on every CPU (the count
+    /// covers them all) or /proc does not tell.
+    static func othersRunnable() -> Int? {
+        guard Int(ck_usable_cpus()) == Shared.cores,
+              let fields = Shared.procFields("/proc/loadavg"), fields.count >= 4,
+              let running = fields[3].split(separator: "/").first.flatMap({ Int($0) }) else { return nil }
+        return max(0, running - 1)
+    }
+
     /// Splits `0..<n` into about one range per thread and runs them in parallel.
     public func parallelFor(_ n: Int, minimumPerPart: Int = 1, _ body: @escaping (Range<Int>) -> Void) {
-        let partsCount = max(1, min(threads, n / max(1, minimumPerPart)))
+        let partsCount = max(1, min(width, n / max(1, minimumPerPart)))
         let chunk = (n + partsCount - 1) / partsCount
         run(partsCount) { p in
             let start = p * chunk
@@ -68,20 +94,20 @@ public final class ThreadPool: @unchecked Sendable {
         }
     }
 
-    /// 0..<n in ranges of whole `unit`s (the last may be short), each about a 2·threads-th of
-    /// what is left (guided scheduling), none over a 4·threads-th of n nor under a 32nd: few
+    /// 0..<n in ranges of whole `unit`s (the last may be short), each about a 2·width-th of
+    /// what is left (guided scheduling), none over a 4·width-th of n nor under a 32nd: few
     /// ranges, the small ones last. Jobs whose parts take them in this order end with small
     /// parts, so a thread that has finished waits less for the other (with equal ranges, half a
     /// range on average). The cap: a worker descheduled by another process (a crowded machine)
     /// holds at most that much of a job while the caller waits (with ranges of a quarter of n,
     /// two threads beside a spinning process were slower than one).
-    public func guidedRanges(_ n: Int, unit: Int = 1) -> [Range<Int>] {
+    public func guidedRanges(_ n: Int, unit: Int = 1, width: Int) -> [Range<Int>] {
         let units = (n + unit - 1) / unit
-        let smallest = max(1, units / 32), largest = max(1, units / (4 * threads))
+        let smallest = max(1, units / 32), largest = max(1, units / (4 * width))
         var ranges: [Range<Int>] = []
         var start = 0
         while start < units {
-            let size = min(units - start, largest, max(smallest, (units - start) / (2 * threads)))
+            let size = min(units - start, largest, max(smallest, (units - start) / (2 * width)))
             ranges.append((start * unit)..<min(n, (start + size) * unit))
             start += size
         }
@@ -110,7 +136,11 @@ public final class ThreadPool: @unchecked Sendable {
         /// Kernel thread ids of the workers, as each starts (guarded by `lock`).
         var workerTids: [Int32] = []
         let threads: Int
-        init(threads: Int) { self.threads = threads }
+        let othersRunnable: @Sendable () -> Int?
+        init(threads: Int, othersRunnable: @escaping @Sendable () -> Int?) {
+            self.threads = threads
+            self.othersRunnable = othersRunnable
+        }
 
         // The caller's own bookkeeping (only the caller thread touches these): nanoseconds it
         // waited for the workers in the current window of jobs, and the workers' parts priced at
@@ -124,30 +154,62 @@ public final class ThreadPool: @unchecked Sendable {
         private var crowded = false, lastOver = false
         private var aloneUntil: UInt64 = 0
         private(set) var jobsAlone = 0
+        /// While alone: the other threads runnable beside the caller, summed over samples taken
+        /// every `othersSample`, and when the next is due.
+        private var othersSum = 0, othersSamples = 0, nextOthersSample: UInt64 = 0
+        static let othersSample: UInt64 = 10_000_000
+        static let cores = Int(sysconf(Int32(_SC_NPROCESSORS_ONLN)))
         /// Going alone again right after a try of the workers doubles the time alone (`streak`).
         private var streak = 0
         /// A window: 32 jobs, or fewer when they take 4 ms (a prefill's jobs are long, and while
         /// the workers are tried again on a crowded machine, 32 of them cost tens of milliseconds).
         static let window = 32
         static let windowTime: UInt64 = 4_000_000
-        /// 100 ms alone, then the workers are tried again; each time in a row that they still
-        /// keep the caller waiting, twice as long, up to 1.6 s.
+        /// 100 ms alone (more while the machine stays crowded), then the workers are tried again;
+        /// each time in a row that they still keep the caller waiting, twice as long, up to 1.6 s.
         static let aloneFor: UInt64 = 100_000_000
         static let longestStreak = 4
         static let sample: UInt64 = 25_000_000  // 25 ms of pooled jobs
         /// The share of the time the pool's threads wait for a core above which the machine is crowded.
         static let crowdedShare = 0.15
 
+        /// Whether the caller runs jobs alone now (without counting a job, unlike `alone`).
+        var isAlone: Bool { aloneUntil != 0 && DispatchTime.now().uptimeNanoseconds < aloneUntil }
+
         /// Whether the caller should run this job alone.
         func alone() -> Bool {
             guard aloneUntil != 0 else { return false }
-            if DispatchTime.now().uptimeNanoseconds < aloneUntil {
-                jobsAlone += 1
-                return true
+            let now = DispatchTime.now().uptimeNanoseconds
+            if now >= aloneUntil {
+                if !stillCrowded {
+                    aloneUntil = 0
+                    sampleStart = 0  // the next sample covers pooled jobs only
+                    return false
+                }
+                goAlone(now: now, for: Self.aloneFor)
             }
-            aloneUntil = 0
-            sampleStart = 0  // the next sample covers pooled jobs only
-            return false
+            jobsAlone += 1
+            if now >= nextOthersSample {
+                if let n = othersRunnable() {
+                    othersSum += n
+                    othersSamples += 1
+                }
+                nextOthersSample = now + Self.othersSample
+            }
+            return true
+        }
+
+        /// Whether the other threads runnable on the machine while the caller ran alone left no
+        /// core for the workers: on average more than half a thread over the cores the pool's
+        /// threads leave free. Then the caller stays alone without trying the workers again.
+        private var stillCrowded: Bool {
+            guard othersSamples > 0 else { return false }
+            return Double(othersSum) / Double(othersSamples) > Double(Self.cores - threads) + 0.5
+        }
+
+        private func goAlone(now: UInt64, for time: UInt64) {
+            aloneUntil = now + time
+            (othersSum, othersSamples, nextOthersSample) = (0, 0, now)
         }
 
         /// Records one job: the caller ran `mine` of its `count` parts in `worked` nanoseconds,
@@ -162,7 +224,7 @@ public final class ThreadPool: @unchecked Sendable {
             windowJobs += 1
             guard windowJobs == Self.window || now - windowStart >= Self.windowTime else { return }
             if Double(waited) > workersWorth && crowded {
-                aloneUntil = now + Self.aloneFor << UInt64(streak)
+                goAlone(now: now, for: Self.aloneFor << UInt64(streak))
                 streak = min(streak + 1, Self.longestStreak)
             } else {
                 streak = 0
@@ -202,14 +264,19 @@ public final class ThreadPool: @unchecked Sendable {
 
         /// The second field of /proc/self/task/TID/schedstat: time spent waiting on a run queue.
         private static func schedDelay(_ tid: Int32) -> UInt64? {
-            let fd = open("/proc/self/task/\(tid)/schedstat", O_RDONLY)
+            guard let fields = procFields("/proc/self/task/\(tid)/schedstat"), fields.count >= 2 else { return nil }
+            return UInt64(fields[1])
+        }
+
+        /// The space-separated fields of a short /proc file, or nil where it cannot be read.
+        static func procFields(_ path: String) -> [Substring]? {
+            let fd = open(path, O_RDONLY)
             guard fd >= 0 else { return nil }
             defer { close(fd) }
             var buffer = [UInt8](repeating: 0, count: 96)
             let n = buffer.withUnsafeMutableBytes { read(fd, $0.baseAddress, 95) }
             guard n > 0 else { return nil }
-            let fields = String(decoding: buffer[0..<n], as: UTF8.self).split(separator: " ")
-            return fields.count >= 2 ? UInt64(fields[1]) : nil
+            return String(decoding: buffer[0..<n], as: UTF8.self).split(separator: " ")
         }
 
         func stop() {

@@ -37,6 +37,8 @@ int32_t ck_thread_id(void);
 /// CPU, or -1. ck_restore_affinity puts the saved one back (0 on success).
 int ck_pin_to_one_cpu(void *saved);
 int ck_restore_affinity(const void *saved);
+/// How many CPUs the calling thread may run on (its affinity), or -1.
+int ck_usable_cpus(void);
 
 /// Reads `bytes` bytes (32-byte aligned for the vector path) and returns their sum as 64-bit
 /// words, so the reads cannot be optimized away: the read-bandwidth probe.
