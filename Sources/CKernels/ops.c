@@ -199,6 +199,54 @@ int64_t ck_argmax(const float *x, int64_t n) {
 // exp(x) as v_expf computes each lane (the same operations, fused where it fuses; lanes outside
 // its fast range to expf), for the softmax of attention, whose vector path takes eight scores a
 // time with v_expf and whose scalar path and tails take this: both round alike.
+// Sampling weights: w[j] = exp((z[i] − zmax) · scale) for i = index[j] (or j when index is
+// NULL), in float as ck_expf computes it, stored as doubles; returns their sum, added in order.
+// Arguments below −87 (weights under 1.6e-38 of the best token's) give 0, so that a low
+// temperature's far tails do not take the scalar path.
+#if defined(__x86_64__)
+__attribute__((target("avx2,fma")))
+static double exp_weights_avx2(const float *z, const int32_t *index, int64_t n, float zmax, float scale, double *w) {
+    double total = 0;
+    int64_t j = 0;
+    const __m256 floor = _mm256_set1_ps(-87.0f);
+    for (; j + 8 <= n; j += 8) {
+        __m256 v;
+        if (index) {
+            v = _mm256_i32gather_ps(z, _mm256_loadu_si256((const __m256i *)(index + j)), 4);
+        } else {
+            v = _mm256_loadu_ps(z + j);
+        }
+        const __m256 x = _mm256_mul_ps(_mm256_sub_ps(v, _mm256_set1_ps(zmax)), _mm256_set1_ps(scale));
+        const __m256 keep = _mm256_cmp_ps(x, floor, _CMP_GE_OQ);
+        const __m256 e = _mm256_and_ps(v_expf(_mm256_max_ps(x, floor)), keep);
+        const __m256d lo = _mm256_cvtps_pd(_mm256_castps256_ps128(e)), hi = _mm256_cvtps_pd(_mm256_extractf128_ps(e, 1));
+        _mm256_storeu_pd(w + j, lo);
+        _mm256_storeu_pd(w + j + 4, hi);
+        for (int l = 0; l < 4; l++) total += w[j + l];
+        for (int l = 4; l < 8; l++) total += w[j + l];
+    }
+    for (; j < n; j++) {
+        const float x = (z[index ? index[j] : j] - zmax) * scale;
+        w[j] = x >= -87.0f ? (double)ck_expf(x) : 0;
+        total += w[j];
+    }
+    return total;
+}
+#endif
+
+double ck_exp_weights(const float *z, const int32_t *index, int64_t n, float zmax, float scale, double *w) {
+#if defined(__x86_64__)
+    if ((ck_cpu_features() & (CK_CPU_AVX2 | CK_CPU_FMA)) == (CK_CPU_AVX2 | CK_CPU_FMA)) return exp_weights_avx2(z, index, n, zmax, scale, w);
+#endif
+    double total = 0;
+    for (int64_t j = 0; j < n; j++) {
+        const float x = (z[index ? index[j] : j] - zmax) * scale;
+        w[j] = x >= -87.0f ? (double)ck_expf(x) : 0;
+        total += w[j];
+    }
+    return total;
+}
+
 float ck_expf(float x) {
     const float r = 0x1.8p23f;
     const float z = fmaf(x, 0x1.715476p+0f, r);

@@ -51,4 +51,31 @@ import Testing
             #expect(abs(got - want) <= 2 * ulp + 1e-45, "exp(\(x)) = \(got), want \(want)")
         }
     }
+
+    /// The sampler's weights, exp((z − max) · scale) for all of a vocabulary or for chosen
+    /// tokens (a gather), against double precision from the same float argument: within
+    /// 2 float ulps as ck_expf, 0 below e^−87 and for −inf, and the sum is theirs in order.
+    @Test(arguments: [(1.0 as Float, false), (1, true), (10, false), (0.5, true)])
+    func samplingWeights(_ scale: Float, _ gathered: Bool) {
+        var rng = SystemRandomNumberGenerator()
+        let n = 1003  // not a multiple of eight: the scalar tail too
+        var z = (0..<n).map { _ in Float.random(in: -30...30, using: &rng) }
+        z[5] = -.infinity
+        let index: [Int32] = gathered ? (0..<n).map { _ in Int32.random(in: 0..<Int32(n), using: &rng) } : Array(0..<Int32(n))
+        let zmax = z.max()!
+        var w = [Double](repeating: -1, count: n)
+        let total = z.withUnsafeBufferPointer { zp in
+            index.withUnsafeBufferPointer { ip in
+                w.withUnsafeMutableBufferPointer { ck_exp_weights(zp.baseAddress, gathered ? ip.baseAddress : nil, Int64(n), zmax, scale, $0.baseAddress) }
+            }
+        }
+        var sum = 0.0
+        for j in 0..<n {
+            let x = (z[Int(index[j])] - zmax) * scale
+            let want = x < -87 ? 0 : exp(Double(x))
+            #expect(abs(w[j] - want) <= 2 * Double(Float(want).ulp) + 1e-45, "weight \(j): exp(\(x)) = \(w[j]), want \(want)")
+            sum += w[j]
+        }
+        #expect(total == sum)
+    }
 }

@@ -137,6 +137,11 @@ int64_t ck_argmax(const float *x, int64_t n);
 /// exp(x) as attention's softmax computes it (ggml's vector polynomial, within 2 ulp).
 float ck_expf(float x);
 
+/// Sampling weights relative to the best token: w[j] = exp((z[i] − zmax) · scale) for
+/// i = index[j] (or j when index is NULL), as ck_expf computes it (0 below e^−87); returns
+/// their sum, added in order.
+double ck_exp_weights(const float *z, const int32_t *index, int64_t n, float zmax, float scale, double *w);
+
 /// The `groups` query heads that share one KV head (grouped-query attention), at q, q +
 /// head_dim, …, attending over a sequence's cached keys and values, stored as F16 in paged
 /// blocks: position j lives in block block_table[j / block_size], slot j % block_size, at
