@@ -25,10 +25,11 @@ def text_of(rng, words):
     return " ".join(rng.choice(WORDS) for _ in range(words))
 
 
-def stream_chat(base, model, messages, max_tokens):
-    """One streamed request: (time to first token, generated tokens, total seconds, text)."""
+def stream_chat(base, model, messages, max_tokens, fields=None):
+    """One streamed request: (time to first token, generated tokens, total seconds, text). `fields`
+    replace or add request fields (another model's logit_bias, sampling settings)."""
     body = {"model": model, "messages": messages, "max_tokens": max_tokens, "temperature": 0, "stream": True,
-            "logit_bias": NO_EOS}
+            "logit_bias": NO_EOS, **(fields or {})}
     req = urllib.request.Request(base + "/v1/chat/completions", data=json.dumps(body).encode(), method="POST",
                                  headers={"Content-Type": "application/json", "Authorization": "Bearer none"})
     start = time.time()
