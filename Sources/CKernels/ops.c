@@ -196,9 +196,6 @@ int64_t ck_argmax(const float *x, int64_t n) {
     return best;
 }
 
-// exp(x) as v_expf computes each lane (the same operations, fused where it fuses; lanes outside
-// its fast range to expf), for the softmax of attention, whose vector path takes eight scores a
-// time with v_expf and whose scalar path and tails take this: both round alike.
 // Sampling weights: w[j] = exp((z[i] − zmax) · scale) for i = index[j] (or j when index is
 // NULL), in float as ck_expf computes it, stored as doubles; returns their sum, added in order.
 // Arguments below −87 (weights under 1.6e-38 of the best token's) give 0, so that a low
@@ -247,6 +244,9 @@ double ck_exp_weights(const float *z, const int32_t *index, int64_t n, float zma
     return total;
 }
 
+// exp(x) as v_expf computes each lane (the same operations, fused where it fuses; lanes outside
+// its fast range to expf), for the softmax of attention, whose vector path takes eight scores a
+// time with v_expf and whose scalar path and tails take this: both round alike.
 float ck_expf(float x) {
     const float r = 0x1.8p23f;
     const float z = fmaf(x, 0x1.715476p+0f, r);
