@@ -200,6 +200,16 @@ int64_t ck_argmax(const float *x, int64_t n) {
 // NULL), in float as ck_expf computes it, stored as doubles; returns their sum, added in order.
 // Arguments below −87 (weights under 1.6e-38 of the best token's) give 0, so that a low
 // temperature's far tails do not take the scalar path.
+static double exp_weights_from(const float *z, const int32_t *index, int64_t j, int64_t n, float zmax, float scale,
+                               double *w, double total) {
+    for (; j < n; j++) {
+        const float x = (z[index ? index[j] : j] - zmax) * scale;
+        w[j] = x >= -87.0f ? (double)ck_expf(x) : 0;
+        total += w[j];
+    }
+    return total;
+}
+
 #if defined(__x86_64__)
 __attribute__((target("avx2,fma")))
 static double exp_weights_avx2(const float *z, const int32_t *index, int64_t n, float zmax, float scale, double *w) {
@@ -219,15 +229,9 @@ static double exp_weights_avx2(const float *z, const int32_t *index, int64_t n, 
         const __m256d lo = _mm256_cvtps_pd(_mm256_castps256_ps128(e)), hi = _mm256_cvtps_pd(_mm256_extractf128_ps(e, 1));
         _mm256_storeu_pd(w + j, lo);
         _mm256_storeu_pd(w + j + 4, hi);
-        for (int l = 0; l < 4; l++) total += w[j + l];
-        for (int l = 4; l < 8; l++) total += w[j + l];
+        for (int l = 0; l < 8; l++) total += w[j + l];
     }
-    for (; j < n; j++) {
-        const float x = (z[index ? index[j] : j] - zmax) * scale;
-        w[j] = x >= -87.0f ? (double)ck_expf(x) : 0;
-        total += w[j];
-    }
-    return total;
+    return exp_weights_from(z, index, j, n, zmax, scale, w, total);
 }
 #endif
 
@@ -235,13 +239,7 @@ double ck_exp_weights(const float *z, const int32_t *index, int64_t n, float zma
 #if defined(__x86_64__)
     if ((ck_cpu_features() & (CK_CPU_AVX2 | CK_CPU_FMA)) == (CK_CPU_AVX2 | CK_CPU_FMA)) return exp_weights_avx2(z, index, n, zmax, scale, w);
 #endif
-    double total = 0;
-    for (int64_t j = 0; j < n; j++) {
-        const float x = (z[index ? index[j] : j] - zmax) * scale;
-        w[j] = x >= -87.0f ? (double)ck_expf(x) : 0;
-        total += w[j];
-    }
-    return total;
+    return exp_weights_from(z, index, 0, n, zmax, scale, w, 0);
 }
 
 // exp(x) as v_expf computes each lane (the same operations, fused where it fuses; lanes outside
