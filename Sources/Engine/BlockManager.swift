@@ -4,7 +4,9 @@
 /// and its token ids. A later sequence with the same prefix looks blocks up by that hash;
 /// a hit is only served after comparing the token ids and the parent block (by id and by the
 /// generation it had when the child was registered), so a hash collision can never serve
-/// another prompt's keys and values.
+/// another prompt's keys and values. Where no full block matches, the cached children of the
+/// last matching block are searched for the longest run of leading tokens in common: the
+/// caller copies such a block and keeps the positions that match.
 ///
 /// Free blocks sit in one list in eviction order: blocks without cached content at the head
 /// (taken first), cached ones appended as they are released, so the least recently used
@@ -20,6 +22,8 @@ public final class BlockManager {
     private var generation: [UInt32]
     private var cachedKey: [CacheKey?]
     private var cache: [UInt64: Int32] = [:]
+    /// The cached blocks registered after each parent block (-1: first blocks).
+    private var children: [Int32: [Int32]] = [:]
     // The free list: a doubly linked list over block ids (-1 ends it).
     private var prev: [Int32], next: [Int32]
     private var isFree: [Bool]
@@ -72,6 +76,8 @@ public final class BlockManager {
         unlink(b)
         if let key = cachedKey[Int(b)] {
             cache[key.hash] = nil
+            children[key.parent]?.removeAll { $0 == b }
+            if children[key.parent]?.isEmpty == true { children[key.parent] = nil }
             cachedKey[Int(b)] = nil
             cachedFreeCount -= 1
             evictions += 1
@@ -134,6 +140,20 @@ public final class BlockManager {
         cache[hash] = block
         cachedKey[Int(block)] = CacheKey(hash: hash, tokens: Array(tokens), parent: parent,
                                          parentGeneration: parent < 0 ? 0 : generation[Int(parent)])
+        children[parent, default: []].append(block)
+    }
+
+    /// The cached block after `parent` (-1 for the first block) that begins with the most of
+    /// `tokens`, and how many of them; nil when none begins with the first. Takes no reference:
+    /// the caller copies what it needs before the pool changes.
+    public func partialMatch(parent: Int32, tokens: ArraySlice<Int32>) -> (block: Int32, count: Int)? {
+        var best: (block: Int32, count: Int)?
+        for b in children[parent] ?? [] {
+            guard let key = cachedKey[Int(b)], parent < 0 || key.parentGeneration == generation[Int(parent)] else { continue }
+            let count = zip(key.tokens, tokens).prefix { $0 == $1 }.count
+            if count > (best?.count ?? 0) { best = (b, count) }
+        }
+        return best
     }
 
     /// Whether `block` currently holds registered content.
@@ -185,6 +205,9 @@ public final class BlockManager {
         let owned = refCount.filter { $0 > 0 }.count
         if owned + freeCount != blockCount { return "owned \(owned) + free \(freeCount) != \(blockCount)" }
         for (h, blk) in cache where cachedKey[Int(blk)]?.hash != h { return "cache entry \(h) points at block \(blk) with another key" }
+        let listed = children.values.reduce(0) { $0 + $1.count }
+        if listed != cache.count { return "\(listed) blocks listed as children, \(cache.count) cached" }
+        for (parent, list) in children { for b in list where cachedKey[Int(b)]?.parent != parent { return "block \(b) listed under parent \(parent) it was not registered after" } }
         return nil
     }
 }

@@ -49,7 +49,8 @@ public final class Engine: @unchecked Sendable {
         endOfGeneration = tokenizer.vocabulary.endOfGeneration
         let budget = max(1, min(configuration.tokenBudget, runtime.maxBatchTokens))
         scheduler = Scheduler(blocks: BlockManager(blockCount: runtime.blockCount, blockSize: runtime.blockSize),
-                              tokenBudget: budget, maxRunning: max(1, configuration.maxRunning))
+                              tokenBudget: budget, maxRunning: max(1, configuration.maxRunning),
+                              copyBlock: { [unowned runtime] in runtime.copyBlock($0, to: $1) })
         stats.blocksTotal = runtime.blockCount
         stats.blockSize = runtime.blockSize
         publish()
@@ -316,6 +317,7 @@ public final class Engine: @unchecked Sendable {
         stats.blocksCachedFree = scheduler.blocks.cachedFreeCount
         stats.blocksEmptyFree = scheduler.blocks.emptyFreeCount
         stats.prefixCacheHits = scheduler.blocks.cacheHits
+        stats.prefixCachePartialHits = scheduler.partialCopies
         stats.preemptions = scheduler.preemptions
         stats.jobsRunAlone = runtime.jobsRunAlone
         lock.lock()

@@ -9,6 +9,8 @@ public struct EngineStatistics: Sendable, Equatable {
     public var blocksEmptyFree = 0
     public var blockSize = 0
     public var prefixCacheHits = 0
+    /// Cached blocks copied for the leading positions a prompt shares with them.
+    public var prefixCachePartialHits = 0
     public var cachedPromptTokens = 0
     public var preemptions = 0
     public var steps = 0

@@ -12,6 +12,8 @@ public protocol ForwardRuntime: AnyObject {
     var blockCount: Int { get }
     var blockSize: Int { get }
     func forward(_ batch: [BatchToken], blockTables: [[Int32]], onLogits: (Int, UnsafeBufferPointer<Float>) -> Void)
+    /// Copies the keys and values of every position of block `source` into `destination`.
+    func copyBlock(_ source: Int32, to destination: Int32)
     /// Jobs of the runtime's thread pool run by the calling thread alone, the machine being
     /// crowded (0 for a runtime without a pool).
     var jobsRunAlone: Int { get }
@@ -41,4 +43,6 @@ public final class ModelRuntime: ForwardRuntime {
     public func forward(_ batch: [BatchToken], blockTables: [[Int32]], onLogits: (Int, UnsafeBufferPointer<Float>) -> Void) {
         model.forward(batch, blockTables: blockTables, kv: kv, onLogits: onLogits)
     }
+
+    public func copyBlock(_ source: Int32, to destination: Int32) { kv.copyBlock(source, to: destination) }
 }

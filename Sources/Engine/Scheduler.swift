@@ -12,17 +12,22 @@ final class Scheduler {
     }
 
     let blocks: BlockManager
+    /// Copies every position's keys and values of one block into another (the runtime's).
+    let copyBlock: (_ source: Int32, _ destination: Int32) -> Void
     let tokenBudget: Int
     let maxRunning: Int
     private(set) var waiting: [Sequence] = []
     private(set) var running: [Sequence] = []
     private var admissions = 0
     private(set) var preemptions = 0
+    /// Cached blocks copied for the leading positions a prompt shares with them.
+    private(set) var partialCopies = 0
     /// Sequences the pool could not grow even alone; the engine ends them with `length`.
     private(set) var exhausted: [Sequence] = []
 
-    init(blocks: BlockManager, tokenBudget: Int, maxRunning: Int) {
+    init(blocks: BlockManager, tokenBudget: Int, maxRunning: Int, copyBlock: @escaping (Int32, Int32) -> Void) {
         self.blocks = blocks
+        self.copyBlock = copyBlock
         self.tokenBudget = tokenBudget
         self.maxRunning = maxRunning
     }
@@ -135,13 +140,16 @@ final class Scheduler {
     // MARK: - Blocks
 
     /// Takes cached blocks for the longest cached prefix, leaving at least one token to
-    /// compute (its logits choose the next token). Returns the tokens found.
+    /// compute (its logits choose the next token); then, where a cached block begins like the
+    /// rest of the prompt, a copy of it, keeping the positions that match. Returns the tokens
+    /// found.
     private func reuseCachedPrefix(_ s: Sequence) -> Int {
         precondition(s.computed == 0 && s.blocks.isEmpty)
         if s.request.request.promptLogprobs { return 0 }  // every prompt position must be computed
         let bs = blockSize
+        let usable = s.tokens.count - 1
         var parentHash: UInt64 = 0
-        while (s.blocks.count + 1) * bs <= s.tokens.count - 1 {
+        while (s.blocks.count + 1) * bs <= usable {
             let j = s.blocks.count
             let tokens = s.tokens[(j * bs)..<((j + 1) * bs)]
             let h = BlockManager.hash(parent: parentHash, tokens: tokens)
@@ -150,7 +158,18 @@ final class Scheduler {
             s.blockHashes.append(h)
             parentHash = h
         }
-        s.computed = s.blocks.count * bs
+        let j = s.blocks.count
+        s.computed = j * bs
+        let rest = s.tokens[(j * bs)..<min((j + 1) * bs, usable)]
+        if !rest.isEmpty, let (source, count) = blocks.partialMatch(parent: j > 0 ? s.blocks[j - 1] : -1, tokens: rest),
+           let b = blocks.allocate() {
+            // Taking the last free block may have evicted the source itself: its content is
+            // still there, now owned.
+            if b != source { copyBlock(source, b) }
+            s.blocks.append(b)
+            s.computed += count
+            partialCopies += 1
+        }
         return s.computed
     }
 

@@ -99,6 +99,7 @@ public final class Metrics: @unchecked Sendable {
             ("martlet_kv_blocks_free", "gauge", "Empty KV-cache blocks.", { $0.blocksEmptyFree }),
             ("martlet_preemptions_total", "counter", "Sequences preempted because the KV cache was full.", { $0.preemptions }),
             ("martlet_prefix_cache_hits_total", "counter", "KV blocks found in the prefix cache.", { $0.prefixCacheHits }),
+            ("martlet_prefix_cache_partial_hits_total", "counter", "Cached KV blocks copied for the leading positions a prompt shares with them.", { $0.prefixCachePartialHits }),
             ("martlet_pool_jobs_alone_total", "counter", "Thread-pool jobs run without the workers because the machine was crowded.", { $0.jobsRunAlone }),
             ("martlet_engine_steps_total", "counter", "Forward passes (steps) of the batch.", { $0.steps }),
             ("martlet_engine_step_tokens_total", "counter", "Tokens fed to forward passes (decode tokens and prefill chunks).", { $0.stepTokens }),

@@ -39,6 +39,12 @@ public final class KVPool: @unchecked Sendable {
 
     deinit { free(storage) }
 
+    /// Copies every position of block `source` into block `destination` (another block).
+    public func copyBlock(_ source: Int32, to destination: Int32) {
+        precondition(source != destination && (0..<blockCount).contains(Int(source)) && (0..<blockCount).contains(Int(destination)))
+        (storage + Int(destination) * blockStride).update(from: storage + Int(source) * blockStride, count: blockStride)
+    }
+
     /// Start of the K (kv = 0) or V (kv = 1) rows of KV head `head` of `layer` in `block`; the
     /// row of slot s is headWidth · s further.
     @inline(__always) func base(block: Int, layer: Int, kv: Int, head: Int) -> UnsafeMutablePointer<UInt16> {

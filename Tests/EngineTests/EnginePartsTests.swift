@@ -41,6 +41,30 @@ import Testing
     }
 }
 
+extension BlockManagerTests {
+    @Test func aPartialMatchIsTheLiveChildWithTheMostLeadingTokensInCommon() {
+        let m = BlockManager(blockCount: 6, blockSize: 4)
+        let p = m.allocate()!, a = m.allocate()!, b = m.allocate()!, c = m.allocate()!
+        let tp: [Int32] = [1, 2, 3, 4], ta: [Int32] = [5, 6, 7, 8], tb: [Int32] = [5, 6, 9, 9], tc: [Int32] = [5, 6, 7, 0]
+        m.register(p, hash: 1, tokens: tp[...], parent: -1)
+        m.register(a, hash: 2, tokens: ta[...], parent: p)
+        m.register(b, hash: 3, tokens: tb[...], parent: p)
+        m.register(c, hash: 4, tokens: tc[...], parent: -1)  // another parent
+        #expect(m.partialMatch(parent: p, tokens: [5, 6, 7][...])! == (a, 3))
+        #expect(m.partialMatch(parent: p, tokens: [5, 6, 9, 1][...])! == (b, 3))
+        #expect(m.partialMatch(parent: p, tokens: [6][...]) == nil)
+        #expect(m.partialMatch(parent: -1, tokens: [5, 6, 7, 0][...])! == (c, 4))
+        // Found blocks are not taken.
+        #expect(m.references(a) == 1 && m.references(b) == 1)
+        // The parent's content replaced: its children no longer match, and once evicted they
+        // leave the index.
+        m.release([p, a, b, c])
+        while m.allocate() != nil {}
+        #expect(m.partialMatch(parent: p, tokens: [5, 6, 7][...]) == nil)
+        #expect(m.cachedCount == 0 && m.inconsistency() == nil)
+    }
+}
+
 @Suite struct SamplerTests {
     func sample(_ logits: [Float], _ configure: (inout SamplingParameters) -> Void, seed: UInt64 = 1, draws: Int = 2000) -> [Int32: Int] {
         var p = SamplingParameters()
@@ -130,12 +154,11 @@ import Testing
 }
 
 @Suite struct EngineAdmissionTests {
-    func engine(waiting: Int) -> Engine {
+    func engine(waiting: Int, runtime: ScriptedRuntime = ScriptedRuntime(maxBatchTokens: 32, maxContext: 64, blockCount: 16, blockSize: 4)) -> Engine {
         var c = EngineConfiguration()
         c.maxWaitingRequests = waiting
         c.maxWaitingTokens = 20
-        return Engine(runtime: ScriptedRuntime(maxBatchTokens: 32, maxContext: 64, blockCount: 16, blockSize: 4),
-                      tokenizer: TestVocabulary.tokenizer, configuration: c, thread: false)
+        return Engine(runtime: runtime, tokenizer: TestVocabulary.tokenizer, configuration: c, thread: false)
     }
 
     @Test func aFullQueueRefusesAtOnceAndAdmissionMakesRoom() throws {
@@ -151,6 +174,32 @@ import Testing
         #expect(throws: EngineError.overloaded(waitingRequests: 0, waitingTokens: 0)) { try e.submit(request(2, length: 21)) }
         try e.submit(request(2))
         #expect(e.statistics().requestsRefused == 2)
+    }
+
+    @Test func aPromptStartingLikeACachedBlockCopiesItAndComputesOnlyTheRest() throws {
+        let runtime = ScriptedRuntime(maxBatchTokens: 32, maxContext: 64, blockCount: 16, blockSize: 4)
+        let e = engine(waiting: 8, runtime: runtime)
+        var greedy = SamplingParameters()
+        greedy.temperature = 0
+        func run(_ prompt: [Int32], on e: Engine) -> Recorder {
+            let r = Recorder(n: 1)
+            _ = try! e.submit(EngineRequest(prompt: prompt, sampling: greedy, stop: StopConditions(maxTokens: 3), sink: r.sink))
+            while !r.isComplete { e.runOnce() }
+            return r
+        }
+        _ = run([1, 2, 3, 4, 5, 6, 7, 8, 9], on: e)
+        // Blocks of 4: the first is found whole, the second begins with 5, 6 like the cached one.
+        let computed = e.statistics().promptTokensComputed
+        let second = run([1, 2, 3, 4, 5, 6, 20, 21, 22], on: e)
+        #expect(second.usage?.cachedPromptTokens == 6 && runtime.copies == 1 && e.statistics().prefixCachePartialHits == 1)
+        #expect(e.statistics().promptTokensComputed - computed == 3)
+        // The same answer as from a pool that never saw the first prompt.
+        let r = run([1, 2, 3, 4, 5, 6, 20, 21, 22], on: engine(waiting: 8))
+        #expect(r.usage?.cachedPromptTokens == 0 && second.tokens == r.tokens && runtime.problems.isEmpty)
+        // Every prompt token but the last found: that one is computed for its logits.
+        let third = run([1, 2, 3, 4, 5, 6, 20, 21, 22], on: e)
+        #expect(third.usage?.cachedPromptTokens == 8 && third.tokens == r.tokens)
+        #expect(e.scheduler.inconsistency() == nil)
     }
 
     @Test func cancellingFreesBlocksAndEndsEveryChoiceOnce() throws {

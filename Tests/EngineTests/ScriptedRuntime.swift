@@ -18,6 +18,7 @@ final class ScriptedRuntime: ForwardRuntime {
     private var slots: [Int32]
     private var row: [Float]
     private(set) var largestBatch = 0
+    private(set) var copies = 0
     private(set) var problems: [String] = []
 
     init(nVocab: Int = TestVocabulary.size, maxBatchTokens: Int, maxContext: Int, blockCount: Int, blockSize: Int) {
@@ -45,6 +46,13 @@ final class ScriptedRuntime: ForwardRuntime {
             Self.logits(history, into: &row)
             row.withUnsafeBufferPointer { onLogits(i, $0) }
         }
+    }
+
+    func copyBlock(_ source: Int32, to destination: Int32) {
+        if source == destination { problems.append("block \(source) copied onto itself") }
+        let bs = blockSize
+        for i in 0..<bs { slots[Int(destination) * bs + i] = slots[Int(source) * bs + i] }
+        copies += 1
     }
 
     /// The logits after `history`: pseudo-random in [0, 8), a function of the history only.

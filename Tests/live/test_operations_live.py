@@ -66,7 +66,8 @@ def test_request_id_metrics_and_access_log(server):
     assert 'martlet_tokens_total{model="smollm2-135m-instruct",kind="generated"}' in text
     for name in ("martlet_time_to_first_token_seconds_bucket", "martlet_inter_token_seconds_count", "martlet_requests_waiting",
                  "martlet_sequences_running", "martlet_kv_blocks_used", "martlet_kv_blocks_free", "martlet_kv_blocks_cached",
-                 "martlet_prefix_cache_hit_ratio", "martlet_preemptions_total", "martlet_pool_jobs_alone_total"):
+                 "martlet_prefix_cache_hit_ratio", "martlet_prefix_cache_partial_hits_total", "martlet_preemptions_total",
+                 "martlet_pool_jobs_alone_total"):
         assert name in text, name
 
 
