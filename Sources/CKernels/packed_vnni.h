@@ -373,17 +373,17 @@ VT INLINE void pair_q6_K(const uint8_t *tile, size_t apart, const uint8_t **a, c
 #define LOOP_Q5_0(bytes) PAIR_LOOP(bytes, KERNEL2_Q5_0, KERNEL_Q5_0)
 #undef LOOP_Q6_K
 #define LOOP_Q6_K(bytes) PAIR_LOOP(bytes, KERNEL2_Q6_K, KERNEL_Q6_K)
-#define KERNEL2_Q6_K(G) pair_q6_K(p, apart, a + t0, off + t0 * 16 * nb, G, nb, acc, t0 == 0)
-#define KERNEL2_Q5_0(G) pair_q5_0(p, apart, a + t0, G, nb, da + t0 * nb, sum16 + t0 * nb, acc, t0 == 0)
-#define KERNEL2_Q4_K(G) pair_q4_K(p, apart, a + t0, min_pairs + t0 * 4 * nb, G, nb, acc, t0 == 0)
-#define KERNEL2_Q4_1(G) pair_q4_1(p, apart, a + t0, G, nb, da + t0 * nb, sa + t0 * nb, acc, t0 == 0)
-#define KERNEL2_Q8_0(G) pair_q8_0(p, apart, a + t0, G, nb, da + t0 * nb, sum128 + t0 * nb, acc, t0 == 0)
+#define KERNEL2_Q6_K(G) pair_q6_K(p, apart, a + t0, off + t0 * 16 * nb, G, nb, acc, FETCH(t0))
+#define KERNEL2_Q5_0(G) pair_q5_0(p, apart, a + t0, G, nb, da + t0 * nb, sum16 + t0 * nb, acc, FETCH(t0))
+#define KERNEL2_Q4_K(G) pair_q4_K(p, apart, a + t0, min_pairs + t0 * 4 * nb, G, nb, acc, FETCH(t0))
+#define KERNEL2_Q4_1(G) pair_q4_1(p, apart, a + t0, G, nb, da + t0 * nb, sa + t0 * nb, acc, FETCH(t0))
+#define KERNEL2_Q8_0(G) pair_q8_0(p, apart, a + t0, G, nb, da + t0 * nb, sum128 + t0 * nb, acc, FETCH(t0))
 #endif
 
-#define KERNEL_Q4_1(G) VNNI_NAME(tile_q4_1)(p, a + t0, G, nb, da + t0 * nb, sa + t0 * nb, acc, t0 == 0)
-#define KERNEL_Q8_0(G) VNNI_NAME(tile_q8_0)(p, a + t0, G, nb, da + t0 * nb, sum128 + t0 * nb, acc, t0 == 0)
-#define KERNEL_Q5_0(G) VNNI_NAME(tile_q5_0)(p, a + t0, G, nb, da + t0 * nb, sum16 + t0 * nb, acc, t0 == 0)
-#define KERNEL_Q4_K(G) if (G == 1 && nt == 1) tile_q4_K_one(p, a[0], min_pairs, nb, acc, t0 == 0); else VNNI_NAME(tile_q4_K)(p, a + t0, min_pairs + t0 * 4 * nb, G, nb, acc, t0 == 0)
+#define KERNEL_Q4_1(G) VNNI_NAME(tile_q4_1)(p, a + t0, G, nb, da + t0 * nb, sa + t0 * nb, acc, FETCH(t0))
+#define KERNEL_Q8_0(G) VNNI_NAME(tile_q8_0)(p, a + t0, G, nb, da + t0 * nb, sum128 + t0 * nb, acc, FETCH(t0))
+#define KERNEL_Q5_0(G) VNNI_NAME(tile_q5_0)(p, a + t0, G, nb, da + t0 * nb, sum16 + t0 * nb, acc, FETCH(t0))
+#define KERNEL_Q4_K(G) if (G == 1 && nt == 1) tile_q4_K_one(p, a[0], min_pairs, nb, acc, FETCH(t0)); else VNNI_NAME(tile_q4_K)(p, a + t0, min_pairs + t0 * 4 * nb, G, nb, acc, FETCH(t0))
 // Q6_K keeps the AVX2 kernels (with AVX-512 above four rows, two tiles at once: pair_q6_K): with vpdpbusd (sums
 // in 32 bits, then a 32-bit multiply by each group's scale) it measured no faster in either
 // encoding, slower in the VEX one.
